@@ -1,0 +1,122 @@
+// Package tftest holds test helpers shared by tfflowers' packages: where the repository,
+// the shared data and the Python venv are, and base models exported once per machine.
+package tftest
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+)
+
+// Root returns the repository root (TFFLOWERS_ROOT, else the nearest dir with go.mod).
+func Root(t testing.TB) string {
+	t.Helper()
+	if r := os.Getenv("TFFLOWERS_ROOT"); r != "" {
+		return r
+	}
+	dir, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			t.Fatal("tftest: no go.mod above the test directory; set TFFLOWERS_ROOT")
+		}
+		dir = parent
+	}
+}
+
+// Shared returns the shared data directory (TFFLOWERS_SHARED, else ../shared beside the repo).
+// Tests that need it fail, not skip, when it is missing: CI always has it.
+func Shared(t testing.TB) string {
+	t.Helper()
+	dir := os.Getenv("TFFLOWERS_SHARED")
+	if dir == "" {
+		dir = filepath.Join(Root(t), "..", "shared")
+	}
+	if _, err := os.Stat(filepath.Join(dir, "data", "flower_photos")); err != nil {
+		t.Fatalf("tftest: shared data not found at %s (set TFFLOWERS_SHARED): %v", dir, err)
+	}
+	return dir
+}
+
+// FlowerPhotos returns the shared flower_photos directory.
+func FlowerPhotos(t testing.TB) string { return filepath.Join(Shared(t), "data", "flower_photos") }
+
+// Python returns the venv interpreter made by scripts/setup.sh.
+func Python(t testing.TB) string {
+	t.Helper()
+	py := os.Getenv("TFFLOWERS_PYTHON")
+	if py == "" {
+		py = filepath.Join(Root(t), ".venv", "bin", "python")
+	}
+	if _, err := os.Stat(py); err != nil {
+		t.Fatalf("tftest: python venv missing at %s: run scripts/setup.sh", py)
+	}
+	return py
+}
+
+// RunPython runs a script from scripts/ with the venv's interpreter and returns its stdout.
+func RunPython(t testing.TB, script string, args ...string) string {
+	t.Helper()
+	cmd := exec.Command(Python(t), append([]string{filepath.Join(Root(t), "scripts", script)}, args...)...)
+	cmd.Env = append(os.Environ(), "TF_CPP_MIN_LOG_LEVEL=2", "PYTHONUNBUFFERED=1")
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("tftest: %s %v: %v\n%s", script, args, err, lastLines(stderr.String(), 30))
+	}
+	return string(out)
+}
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// ImageNetBase returns a base SavedModel with the shared ImageNet weights, exporting it
+// once per checkout into build/testdata (git-ignored); concurrent test binaries wait on a lock.
+func ImageNetBase(t testing.TB) string {
+	t.Helper()
+	npy := filepath.Join(Shared(t), "models", "mobilenet_v2_1.0_224_imagenet_npy")
+	return exportOnce(t, "base-imagenet", "--weights-npy", npy)
+}
+
+// RandomBase returns a base SavedModel with random weights (fast to make, for plumbing tests).
+func RandomBase(t testing.TB) string {
+	t.Helper()
+	return exportOnce(t, "base-random", "--weights", "none", "--seed", "1")
+}
+
+func exportOnce(t testing.TB, name string, args ...string) string {
+	t.Helper()
+	dir := filepath.Join(Root(t), "build", "testdata")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	lock, err := os.OpenFile(filepath.Join(dir, ".lock"), os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lock.Close()
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, name)
+	if _, err := os.Stat(filepath.Join(out, "assets.extra", "tfflowers_base.json")); err == nil {
+		return out
+	}
+	RunPython(t, "export_base_model.py", append([]string{"--out", out, "--force"}, args...)...)
+	return out
+}

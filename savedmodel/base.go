@@ -1,0 +1,224 @@
+package savedmodel
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	tf "github.com/galeone/tensorflow/tensorflow/go"
+
+	"github.com/tfflowers/tfflowers/tfops"
+)
+
+// Errors matched with errors.Is.
+var (
+	ErrNotSavedModel = errors.New("not a SavedModel directory")
+	ErrNotBase       = errors.New("not a tfflowers base model")
+	ErrImageSize     = errors.New("image size not accepted by the base model")
+)
+
+// MetadataPath is where the base export records its contract, relative to the model dir.
+const MetadataPath = "assets.extra/tfflowers_base.json"
+
+// ServeTag is the MetaGraph tag of base models and exports.
+const ServeTag = "serve"
+
+// BaseVariable describes one backbone weight.
+type BaseVariable struct {
+	Name      string  `json:"name"`  // VarHandleOp name, e.g. block_13_expand/kernel
+	Layer     string  `json:"layer"` // Keras layer, e.g. block_13_expand
+	Shape     []int64 `json:"shape"`
+	Trainable bool    `json:"trainable"` // false for BatchNorm moving statistics
+}
+
+// BaseMeta is assets.extra/tfflowers_base.json.
+type BaseMeta struct {
+	Format        string         `json:"format"`
+	FormatVersion int            `json:"format_version"`
+	Architecture  string         `json:"architecture"`
+	Alpha         float64        `json:"alpha"`
+	Weights       string         `json:"weights"`
+	Signature     string         `json:"signature"`
+	InputTensor   string         `json:"input_tensor"`
+	FeatureTensor string         `json:"feature_tensor"`
+	DynamicSize   bool           `json:"dynamic_size"`
+	ImageSize     int            `json:"image_size"`
+	MinImageSize  int            `json:"min_image_size"`
+	FeatureShape  []int64        `json:"feature_shape"`
+	Preprocessing string         `json:"preprocessing"`
+	Variables     []BaseVariable `json:"variables"`
+	TFVersion     string         `json:"tensorflow_version"`
+	KerasVersion  string         `json:"keras_version"`
+}
+
+// Base is a loaded backbone: a session over its graph, with the input and feature tensors.
+type Base struct {
+	Dir         string
+	Meta        BaseMeta
+	Fingerprint string // sha256 over saved_model.pb and variables/*: keys the feature cache
+	Session     *tfops.Session
+	Input       tf.Output // float32 [B,H,W,3], preprocessed x/127.5-1
+	Features    tf.Output // float32 [B,h,w,C]
+}
+
+// LoadBase loads the base SavedModel in dir with cfg.
+func LoadBase(dir string, cfg tfops.SessionConfig) (*Base, error) {
+	meta, err := readBaseMeta(dir)
+	if err != nil {
+		return nil, err
+	}
+	fp, err := fingerprint(dir)
+	if err != nil {
+		return nil, err
+	}
+	opts, err := cfg.Options()
+	if err != nil {
+		return nil, err
+	}
+	m, err := tf.LoadSavedModel(dir, []string{ServeTag}, opts)
+	if err != nil {
+		return nil, fmt.Errorf("savedmodel: load %s (tag %q): %w", dir, ServeTag, err)
+	}
+	b := &Base{Dir: dir, Meta: meta, Fingerprint: fp, Session: tfops.WrapSession(m.Session, m.Graph)}
+	if err := b.bind(m); err != nil {
+		b.Close()
+		return nil, err
+	}
+	return b, nil
+}
+
+func readBaseMeta(dir string) (BaseMeta, error) {
+	var meta BaseMeta
+	st, err := os.Stat(dir)
+	if err != nil || !st.IsDir() {
+		return meta, fmt.Errorf("savedmodel: base %q: %w: the directory does not exist; export one with scripts/export_base_model.py --out %s", dir, ErrNotSavedModel, dir)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "saved_model.pb")); err != nil {
+		return meta, fmt.Errorf("savedmodel: base %q: %w: expected %s; export one with scripts/export_base_model.py", dir, ErrNotSavedModel, filepath.Join(dir, "saved_model.pb"))
+	}
+	raw, err := os.ReadFile(filepath.Join(dir, MetadataPath))
+	if err != nil {
+		return meta, fmt.Errorf("savedmodel: base %q: %w: missing %s (was it written by scripts/export_base_model.py?)", dir, ErrNotBase, MetadataPath)
+	}
+	if err := json.Unmarshal(raw, &meta); err != nil {
+		return meta, fmt.Errorf("savedmodel: base %q: %w: %s is not valid JSON: %v", dir, ErrNotBase, MetadataPath, err)
+	}
+	if meta.Format != "tfflowers-base" || meta.FormatVersion != 1 {
+		return meta, fmt.Errorf("savedmodel: base %q: %w: format %q version %d, want tfflowers-base version 1", dir, ErrNotBase, meta.Format, meta.FormatVersion)
+	}
+	return meta, nil
+}
+
+// bind finds the signature's tensors in the loaded graph and checks them.
+func (b *Base) bind(m *tf.SavedModel) error {
+	sig, ok := m.Signatures[b.Meta.Signature]
+	if !ok {
+		names := make([]string, 0, len(m.Signatures))
+		for k := range m.Signatures {
+			names = append(names, k)
+		}
+		sort.Strings(names)
+		return fmt.Errorf("savedmodel: base %q: %w: no signature %q (has %v)", b.Dir, ErrNotBase, b.Meta.Signature, names)
+	}
+	in, okIn := sig.Inputs["images"]
+	out, okOut := sig.Outputs["features"]
+	if !okIn || !okOut {
+		return fmt.Errorf("savedmodel: base %q: %w: signature %q must have input \"images\" and output \"features\"", b.Dir, ErrNotBase, b.Meta.Signature)
+	}
+	if in.Name != b.Meta.InputTensor || out.Name != b.Meta.FeatureTensor {
+		return fmt.Errorf("savedmodel: base %q: %w: signature tensors %s/%s differ from the metadata's %s/%s", b.Dir, ErrNotBase, in.Name, out.Name, b.Meta.InputTensor, b.Meta.FeatureTensor)
+	}
+	var err error
+	if b.Input, err = tensorByName(m.Graph, in.Name); err != nil {
+		return fmt.Errorf("savedmodel: base %q: %w", b.Dir, err)
+	}
+	if b.Features, err = tensorByName(m.Graph, out.Name); err != nil {
+		return fmt.Errorf("savedmodel: base %q: %w", b.Dir, err)
+	}
+	if b.Input.DataType() != tf.Float || b.Input.Shape().NumDimensions() != 4 {
+		return fmt.Errorf("savedmodel: base %q: %w: input %s must be float32 [batch,h,w,3], is %v %v", b.Dir, ErrNotBase, in.Name, b.Input.DataType(), b.Input.Shape())
+	}
+	if b.Features.Shape().NumDimensions() != 4 {
+		return fmt.Errorf("savedmodel: base %q: %w: features %s must be rank 4, are %v", b.Dir, ErrNotBase, out.Name, b.Features.Shape())
+	}
+	return nil
+}
+
+func tensorByName(g *tf.Graph, name string) (tf.Output, error) {
+	opName, idx := name, 0
+	if i := strings.LastIndexByte(name, ':'); i >= 0 {
+		opName = name[:i]
+		if _, err := fmt.Sscan(name[i+1:], &idx); err != nil {
+			return tf.Output{}, fmt.Errorf("%w: bad tensor name %q", ErrNotBase, name)
+		}
+	}
+	o := g.Operation(opName)
+	if o == nil || idx >= o.NumOutputs() {
+		return tf.Output{}, fmt.Errorf("%w: tensor %q not in the graph", ErrNotBase, name)
+	}
+	return o.Output(idx), nil
+}
+
+// CheckImageSize reports whether the base accepts size x size inputs, and the feature
+// shape [h,w,C] it then produces (MobileNetV2 downsamples by 32, rounding up).
+func (b *Base) CheckImageSize(size int) ([]int64, error) {
+	if !b.Meta.DynamicSize && size != b.Meta.ImageSize {
+		return nil, fmt.Errorf("savedmodel: base %q: %w: it was exported for %dx%d, got --image-size %d; re-export with --image-size %d", b.Dir, ErrImageSize, b.Meta.ImageSize, b.Meta.ImageSize, size, size)
+	}
+	if size < b.Meta.MinImageSize {
+		return nil, fmt.Errorf("savedmodel: base %q: %w: --image-size %d is below the minimum %d", b.Dir, ErrImageSize, size, b.Meta.MinImageSize)
+	}
+	ch := int64(-1)
+	if n := len(b.Meta.FeatureShape); n > 0 {
+		ch = b.Meta.FeatureShape[n-1]
+	}
+	side := int64((size + 31) / 32)
+	return []int64{side, side, ch}, nil
+}
+
+// Close releases the session.
+func (b *Base) Close() error { return b.Session.Close() }
+
+// fingerprint hashes saved_model.pb and every file under variables/, in name order.
+func fingerprint(dir string) (string, error) {
+	h := sha256.New()
+	files := []string{filepath.Join(dir, "saved_model.pb")}
+	vars, _ := filepath.Glob(filepath.Join(dir, "variables", "*"))
+	sort.Strings(vars)
+	files = append(files, vars...)
+	for _, f := range files {
+		fh, err := os.Open(f)
+		if err != nil {
+			return "", fmt.Errorf("savedmodel: fingerprint %s: %w", f, err)
+		}
+		io.WriteString(h, filepath.Base(f)+"\x00")
+		_, err = io.Copy(h, fh)
+		fh.Close()
+		if err != nil {
+			return "", fmt.Errorf("savedmodel: fingerprint %s: %w", f, err)
+		}
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// Extract runs the backbone on n preprocessed images (n*size*size*3 floats) and returns
+// the features, n*h*w*C floats, with their shape.
+func (b *Base) Extract(images []float32, n, size int) ([]float32, []int64, error) {
+	in, err := tfops.Float32Tensor(images, int64(n), int64(size), int64(size), 3)
+	if err != nil {
+		return nil, nil, err
+	}
+	out, err := b.Session.Run("extract features", map[tf.Output]*tf.Tensor{b.Input: in}, []tf.Output{b.Features}, nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	feats, err := tfops.Float32s(out[0])
+	return feats, out[0].Shape(), err
+}

@@ -1,0 +1,43 @@
+package tfops
+
+import (
+	"fmt"
+
+	tf "github.com/galeone/tensorflow/tensorflow/go"
+	pb "github.com/galeone/tensorflow/tensorflow/go/core/protobuf/for_core_protos_go_proto"
+	"google.golang.org/protobuf/proto"
+)
+
+// SessionConfig is what tfflowers sets on every TensorFlow session.
+type SessionConfig struct {
+	IntraOpThreads int  // 0: TensorFlow's default (all cores)
+	InterOpThreads int  // 0: TensorFlow's default
+	CPUOnly        bool // hide GPUs from this session
+	// VisibleGPUs restricts TensorFlow to these GPU indices ("1" for gpu:1), so unpinned
+	// nodes land on the chosen card; empty means all.
+	VisibleGPUs string
+	// GPU memory grows on demand instead of being grabbed whole, so tfflowers can share a card.
+	// It is always on; the field exists so tests can see the config that is used.
+	AllowGrowth bool
+}
+
+// Options returns the tf.SessionOptions for c.
+func (c SessionConfig) Options() (*tf.SessionOptions, error) {
+	cfg := &pb.ConfigProto{
+		IntraOpParallelismThreads: int32(c.IntraOpThreads),
+		InterOpParallelismThreads: int32(c.InterOpThreads),
+		AllowSoftPlacement:        true,
+		GpuOptions:                &pb.GPUOptions{AllowGrowth: true, VisibleDeviceList: c.VisibleGPUs},
+	}
+	if c.CPUOnly {
+		cfg.DeviceCount = map[string]int32{"GPU": 0}
+	}
+	if c.IntraOpThreads < 0 || c.InterOpThreads < 0 {
+		return nil, fmt.Errorf("tfops: thread counts must be >= 0 (got intra %d, inter %d)", c.IntraOpThreads, c.InterOpThreads)
+	}
+	b, err := proto.Marshal(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("tfops: encode session config: %w", err)
+	}
+	return &tf.SessionOptions{Config: b}, nil
+}

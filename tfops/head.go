@@ -1,0 +1,68 @@
+package tfops
+
+import (
+	"fmt"
+
+	tf "github.com/galeone/tensorflow/tensorflow/go"
+	tg "github.com/galeone/tfgo"
+	"github.com/galeone/tensorflow/tensorflow/go/op"
+)
+
+// Head kinds.
+const (
+	HeadGAP     = "gap"     // global average pooling (default, what Keras recommends)
+	HeadFlatten = "flatten" // the codelab's Flatten
+)
+
+// head is the classifier on top of the backbone features.
+type head struct {
+	kernel, bias *Variable
+	logits       tf.Output
+	probs        tf.Output
+}
+
+// buildHead adds pooling (or flatten), dropout, dense and softmax on features [B,h,w,C].
+// dropoutRate is a scalar (0 at inference), dropSeed an int64[2] for the stateless mask.
+func buildHead(s *op.Scope, features tf.Output, kind string, numClasses int, dropoutRate, dropSeed tf.Output) (*head, error) {
+	shape, err := features.Shape().ToSlice()
+	if err != nil || len(shape) != 4 {
+		return nil, fmt.Errorf("%w: backbone features must be rank 4 [batch,h,w,channels], got %v", ErrShape, features.Shape())
+	}
+	var x tf.Output
+	var dim int64
+	switch kind {
+	case HeadGAP:
+		if shape[3] < 0 {
+			return nil, fmt.Errorf("%w: feature channels unknown in %v", ErrShape, features.Shape())
+		}
+		dim = shape[3]
+		x = op.Mean(s.SubScope("global_average_pooling"), features, op.Const(s.SubScope("spatial_axes"), []int32{1, 2}))
+	case HeadFlatten:
+		if shape[1] < 0 || shape[2] < 0 || shape[3] < 0 {
+			return nil, fmt.Errorf("%w: flatten needs a static feature shape, got %v (export the base with a fixed size)", ErrShape, features.Shape())
+		}
+		dim = shape[1] * shape[2] * shape[3]
+		x = op.Reshape(s.SubScope("flatten"), features, op.Const(s.SubScope("flat_shape"), []int64{-1, dim}))
+	default:
+		return nil, fmt.Errorf("head %q unknown: want %q or %q", kind, HeadGAP, HeadFlatten)
+	}
+	x = dropout(s.SubScope("dropout"), x, dropoutRate, dropSeed)
+	h := &head{
+		kernel: newVariable(s, "dense/kernel", []int64{dim, int64(numClasses)}, true, glorotUniform(dim, int64(numClasses))),
+		bias:   newVariable(s, "dense/bias", []int64{int64(numClasses)}, true, zerosInit),
+	}
+	// tfgo's chainable tensor keeps the dense layer readable; its panics end in guard.
+	dense := tg.NewTensor(s.SubScope("dense"), x).MatMul(h.kernel.Read).Add(h.bias.Read)
+	h.logits = op.Identity(s.SubScope("logits"), dense.Output)
+	h.probs = op.Softmax(s.SubScope("probabilities"), h.logits)
+	return h, nil
+}
+
+// dropout zeroes each unit with probability rate and scales the rest by 1/(1-rate); with
+// rate 0 the mask is all ones, so the same graph serves training and inference.
+func dropout(s *op.Scope, x, rate, seed tf.Output) tf.Output {
+	keep := op.Sub(s, op.Const(s.SubScope("one"), float32(1)), rate)
+	u := op.StatelessRandomUniform(s.SubScope("uniform"), op.Shape(s, x, op.ShapeOutType(tf.Int32)), seed)
+	mask := op.Floor(s, op.Add(s, u, keep))
+	return op.Mul(s.SubScope("scale"), op.Mul(s, x, mask), op.Reciprocal(s, keep))
+}

@@ -1,0 +1,136 @@
+package tfops
+
+import (
+	"fmt"
+
+	tf "github.com/galeone/tensorflow/tensorflow/go"
+	"github.com/galeone/tensorflow/tensorflow/go/op"
+)
+
+// Preprocessing describes how an encoded image becomes a model input; it is part of the
+// feature-cache key, so any change to the graph below must change this string.
+const Preprocessing = "decode_image(rgb);resize_bilinear(half_pixel);x/127.5-1"
+
+// Augment selects the random augmentations applied while training.
+type Augment struct {
+	Flip       bool    // random left-right flip
+	Zoom       float64 // random crop keeping at least 1-Zoom of each side (0: off)
+	Brightness float64 // random brightness delta in [-Brightness, Brightness] on the 0..1 scale (0: off)
+}
+
+// Enabled reports whether any augmentation is on.
+func (a Augment) Enabled() bool { return a.Flip || a.Zoom > 0 || a.Brightness > 0 }
+
+func resizeTo(s *op.Scope, img tf.Output, size int) tf.Output {
+	batched := op.ExpandDims(s.SubScope("batch"), img, op.Const(s.SubScope("axis"), int32(0)))
+	resized := op.ResizeBilinear(s.SubScope("resize"), batched, op.Const(s.SubScope("size"), []int32{int32(size), int32(size)}),
+		op.ResizeBilinearHalfPixelCenters(true))
+	return op.Squeeze(s.SubScope("unbatch"), resized, op.SqueezeAxis([]int64{0}))
+}
+
+// normalize maps 0..255 pixels to MobileNetV2's [-1, 1].
+func normalize(s *op.Scope, pixels tf.Output) tf.Output {
+	return op.Sub(s.SubScope("shift"), op.Div(s.SubScope("scale"), pixels, op.Const(s.SubScope("c127_5"), float32(127.5))),
+		op.Const(s.SubScope("one"), float32(1)))
+}
+
+// ImageDecoder turns encoded images into preprocessed model inputs on its own session.
+// Decode is safe for concurrent use; the data pipeline calls it from several goroutines.
+type ImageDecoder struct {
+	size     int
+	sess     *Session
+	contents tf.Output
+	seed     tf.Output // int64 [2], seeds the stateless random augmentations
+	plain    tf.Output
+	augm     tf.Output // zero Output when augmentation is off
+}
+
+// NewImageDecoder builds the decode graph for images of size x size.
+func NewImageDecoder(size int, aug Augment, cfg SessionConfig) (dec *ImageDecoder, err error) {
+	if size < 32 {
+		return nil, fmt.Errorf("tfops: image size %d too small (MobileNetV2 needs >= 32)", size)
+	}
+	s := op.NewScope()
+	defer guard("build image decoder", s, &err)
+	d := &ImageDecoder{size: size}
+	d.contents = op.Placeholder(s.SubScope("contents"), tf.String, op.PlaceholderShape(tf.ScalarShape()))
+	img := op.DecodeImage(s.SubScope("decode"), d.contents, op.DecodeImageChannels(3), op.DecodeImageExpandAnimations(false))
+	d.plain = normalize(s.SubScope("plain"), resizeTo(s.SubScope("plain"), img, size))
+	if aug.Enabled() {
+		d.seed = op.Placeholder(s.SubScope("seed"), tf.Int64, op.PlaceholderShape(tf.MakeShape(2)))
+		d.augm = normalize(s.SubScope("augmented"), augmentOps(s.SubScope("augment"), img, d.seed, size, aug))
+	}
+	g, ferr := s.Finalize()
+	if ferr != nil {
+		return nil, &GraphError{Step: "build image decoder", Err: ferr}
+	}
+	// Decoding runs on the CPU whatever device the model uses: it is per image and branchy.
+	cpu := cfg
+	cpu.CPUOnly = true
+	if d.sess, err = NewSession(g, cpu); err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+// augmentOps crops a random box, resizes it, flips and shifts brightness, all with
+// stateless random ops so the result depends only on (seed, image).
+func augmentOps(s *op.Scope, img tf.Output, seed tf.Output, size int, aug Augment) tf.Output {
+	rnd := op.StatelessRandomUniform(s.SubScope("uniform"), op.Const(s.SubScope("n"), []int32{5}), seed)
+	at := func(i int64) tf.Output {
+		return op.Squeeze(s.SubScope("pick"), op.Slice(s.SubScope("slice"), rnd, op.Const(s.SubScope("b"), []int64{i}), op.Const(s.SubScope("l"), []int64{1})))
+	}
+	f32 := func(v float64) tf.Output { return op.Const(s.SubScope("c"), float32(v)) }
+	// Box [y1, x1, y2, x2] in relative coordinates: side = 1 - zoom*u, offset uniform in the slack.
+	sideY := op.Sub(s, f32(1), op.Mul(s, f32(aug.Zoom), at(0)))
+	sideX := op.Sub(s, f32(1), op.Mul(s, f32(aug.Zoom), at(1)))
+	y1 := op.Mul(s, op.Sub(s, f32(1), sideY), at(2))
+	x1 := op.Mul(s, op.Sub(s, f32(1), sideX), at(3))
+	box := op.Pack(s.SubScope("box"), []tf.Output{y1, x1, op.Add(s, y1, sideY), op.Add(s, x1, sideX)})
+	batched := op.ExpandDims(s, op.Cast(s, img, tf.Float), op.Const(s.SubScope("axis"), int32(0)))
+	crop := op.CropAndResize(s.SubScope("crop"), batched, op.ExpandDims(s, box, op.Const(s.SubScope("axis"), int32(0))),
+		op.Const(s.SubScope("boxind"), []int32{0}), op.Const(s.SubScope("size"), []int32{int32(size), int32(size)}))
+	out := op.Squeeze(s, crop, op.SqueezeAxis([]int64{0}))
+	if aug.Flip {
+		flipped := op.ReverseV2(s.SubScope("flip"), out, op.Const(s.SubScope("axis"), []int32{1}))
+		// out*(1-f) + flipped*f with f in {0,1}: a scalar condition without control flow.
+		f := op.Cast(s, op.Less(s, at(4), f32(0.5)), tf.Float)
+		out = op.Add(s.SubScope("maybe_flip"), op.Mul(s, out, op.Sub(s, f32(1), f)), op.Mul(s, flipped, f))
+	}
+	if aug.Brightness > 0 {
+		// Reuse draw 0 scaled to [-b, b]*255; independent enough for augmentation purposes and keeps one RNG call.
+		delta := op.Mul(s, op.Sub(s, op.Mul(s, at(0), f32(2)), f32(1)), f32(aug.Brightness*255))
+		out = op.ClipByValue(s.SubScope("clip"), op.Add(s, out, delta), f32(0), f32(255))
+	}
+	return out
+}
+
+// Size is the side of the images Decode produces.
+func (d *ImageDecoder) Size() int { return d.size }
+
+// Decode decodes one encoded image into dst ([size*size*3] floats, preprocessed).
+// With seed non-nil and augmentation configured, the image is augmented with that seed.
+func (d *ImageDecoder) Decode(data []byte, seed *[2]int64, dst []float32) error {
+	in, err := tf.NewTensor(string(data))
+	if err != nil {
+		return fmt.Errorf("tfops: image bytes tensor: %w", err)
+	}
+	feeds := map[tf.Output]*tf.Tensor{d.contents: in}
+	fetch := d.plain
+	if seed != nil && d.augm.Op != nil {
+		st, err := tf.NewTensor(seed[:])
+		if err != nil {
+			return err
+		}
+		feeds[d.seed] = st
+		fetch = d.augm
+	}
+	out, err := d.sess.Run("decode image", feeds, []tf.Output{fetch}, nil)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrDecode, err)
+	}
+	return CopyFloat32(out[0], dst)
+}
+
+// Close releases the decoder's session.
+func (d *ImageDecoder) Close() error { return d.sess.Close() }

@@ -1,0 +1,248 @@
+package tfops
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+
+	tf "github.com/galeone/tensorflow/tensorflow/go"
+	"github.com/galeone/tensorflow/tensorflow/go/op"
+)
+
+// HeadConfig configures the classifier trained on top of the backbone.
+type HeadConfig struct {
+	Kind           string // HeadGAP or HeadFlatten
+	NumClasses     int
+	Dropout        float64
+	LabelSmoothing float64
+	Adam           AdamConfig
+	Seed           uint64 // initial weights
+	// FineTune lists backbone variables (VarHandleOp names) trained in the fine-tune phase.
+	FineTune []string
+}
+
+// TrainGraph is the head, loss, gradients, Adam updates and checkpoint ops added to the
+// backbone's graph. The backbone's input and features are fed or fetched as needed: a
+// cached step feeds Features directly, so TensorFlow prunes the backbone from it.
+type TrainGraph struct {
+	Input    tf.Output // backbone input [B,H,W,3], preprocessed
+	Features tf.Output // backbone output [B,h,w,C], fed from the cache or computed from Input
+	Labels   tf.Output // int64 [B]
+	LR       tf.Output // float32 scalar learning rate
+	Dropout  tf.Output // float32 scalar rate; 0 (the default) at inference
+	DropSeed tf.Output // int64 [2]; seeds the dropout mask of one step
+	Logits   tf.Output
+	Probs    tf.Output
+	Loss     tf.Output // mean loss of the batch
+	Correct  tf.Output // number of correct predictions in the batch (float32)
+	Train    *tf.Operation
+	FineTune *tf.Operation // nil without fine-tune variables
+
+	cfg       HeadConfig
+	head      *head
+	headOpt   *adam
+	ftVars    []*Variable
+	ftOpt     *adam
+	saver     *saver
+	initVars  []*Variable
+}
+
+// BuildTrainGraph adds the training ops for features (a backbone output of g) to g.
+// Ops are named under "tfflowers/" to stay clear of the backbone's names.
+func BuildTrainGraph(g *tf.Graph, input, features tf.Output, cfg HeadConfig) (tg *TrainGraph, err error) {
+	if cfg.NumClasses < 2 {
+		return nil, fmt.Errorf("tfops: need at least 2 classes, got %d", cfg.NumClasses)
+	}
+	if cfg.Dropout < 0 || cfg.Dropout >= 1 {
+		return nil, fmt.Errorf("tfops: dropout %v outside [0,1)", cfg.Dropout)
+	}
+	if cfg.LabelSmoothing < 0 || cfg.LabelSmoothing >= 1 {
+		return nil, fmt.Errorf("tfops: label smoothing %v outside [0,1)", cfg.LabelSmoothing)
+	}
+	if cfg.Adam == (AdamConfig{}) {
+		cfg.Adam = DefaultAdam
+	}
+	root := op.NewScopeWithGraph(g).SubScope("tfflowers")
+	defer guard("build training graph", root, &err)
+	t := &TrainGraph{Input: input, Features: features, cfg: cfg}
+	s := root.SubScope("inputs")
+	t.Labels = op.Placeholder(s.SubScope("labels"), tf.Int64, op.PlaceholderShape(tf.MakeShape(-1)))
+	t.LR = op.Placeholder(s.SubScope("learning_rate"), tf.Float, op.PlaceholderShape(tf.ScalarShape()))
+	t.Dropout = op.PlaceholderWithDefault(s.SubScope("dropout_rate"), op.Const(s.SubScope("no_dropout"), float32(0)), tf.ScalarShape())
+	t.DropSeed = op.PlaceholderWithDefault(s.SubScope("dropout_seed"), op.Const(s.SubScope("seed0"), []int64{0, 0}), tf.MakeShape(2))
+
+	h, err := buildHead(root.SubScope("head"), features, cfg.Kind, cfg.NumClasses, t.Dropout, t.DropSeed)
+	if err != nil {
+		return nil, err
+	}
+	t.head, t.Logits, t.Probs = h, h.logits, h.probs
+	t.Loss, _ = crossEntropy(root.SubScope("loss"), h.logits, t.Labels, cfg.NumClasses, cfg.LabelSmoothing)
+	t.Correct = correctCount(root.SubScope("metrics"), h.logits, t.Labels)
+
+	headVars := []*Variable{h.kernel, h.bias}
+	for _, name := range cfg.FineTune {
+		v, err := existingVariable(g, name, true)
+		if err != nil {
+			return nil, err
+		}
+		t.ftVars = append(t.ftVars, v)
+	}
+	// One AddGradients call for everything trained, so the backbone's backward pass is shared.
+	xs := make([]tf.Output, 0, len(headVars)+len(t.ftVars))
+	for _, v := range append(append([]*Variable{}, headVars...), t.ftVars...) {
+		xs = append(xs, v.Read)
+	}
+	if scopeErr := root.Err(); scopeErr != nil {
+		return nil, &GraphError{Step: "build head", Err: scopeErr}
+	}
+	grads, err := g.AddGradients("tfflowers/gradients", []tf.Output{t.Loss}, xs, nil)
+	if err != nil {
+		return nil, &GraphError{Step: "gradients", Err: err}
+	}
+	if t.headOpt, err = buildAdam(root.SubScope("adam"), "adam", headVars, grads[:len(headVars)], t.LR, cfg.Adam); err != nil {
+		return nil, err
+	}
+	t.Train = t.headOpt.apply
+	t.initVars = append(append(append([]*Variable{}, headVars...), t.headOpt.slots...), t.headOpt.step)
+	if len(t.ftVars) > 0 {
+		all := append(append([]*Variable{}, headVars...), t.ftVars...)
+		if t.ftOpt, err = buildAdam(root.SubScope("adam_finetune"), "adam_finetune", all, grads, t.LR, cfg.Adam); err != nil {
+			return nil, err
+		}
+		t.FineTune = t.ftOpt.apply
+		t.initVars = append(append(t.initVars, t.ftOpt.slots...), t.ftOpt.step)
+	}
+	saved := append(append([]*Variable{}, t.initVars...), t.ftVars...)
+	t.saver = buildSaver(root.SubScope("checkpoint"), saved)
+	return t, nil
+}
+
+// Initialize sets the head's initial weights (seeded) and zeroes the optimizer state.
+func (t *TrainGraph) Initialize(sess *Session) error {
+	return initialize(sess, t.initVars, t.cfg.Seed)
+}
+
+// CheckpointNames lists the variables a checkpoint holds.
+func (t *TrainGraph) CheckpointNames() []string { return append([]string(nil), t.saver.names...) }
+
+// Save writes a checkpoint at prefix (prefix.index, prefix.data-00000-of-00001).
+// Callers make it atomic by saving into a temporary directory and renaming it.
+func (t *TrainGraph) Save(sess *Session, prefix string) error {
+	if err := os.MkdirAll(filepath.Dir(prefix), 0o755); err != nil {
+		return fmt.Errorf("tfops: checkpoint dir: %w", err)
+	}
+	return t.saver.run(sess, "save checkpoint", t.saver.save, prefix)
+}
+
+// Restore loads every checkpointed variable from prefix.
+func (t *TrainGraph) Restore(sess *Session, prefix string) error {
+	return t.saver.run(sess, "restore checkpoint", t.saver.restore, prefix)
+}
+
+// HeadWeights returns the dense kernel and bias (for export and tests).
+func (t *TrainGraph) HeadWeights(sess *Session) (kernel, bias []float32, err error) {
+	out, err := sess.Run("read head", nil, []tf.Output{t.head.kernel.Read, t.head.bias.Read}, nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	if kernel, err = Float32s(out[0]); err != nil {
+		return nil, nil, err
+	}
+	bias, err = Float32s(out[1])
+	return kernel, bias, err
+}
+
+// Batch is the input of one step: features from the backbone (Images nil) or
+// preprocessed images (the backbone runs inside the step).
+type Batch struct {
+	Features  []float32 // N*h*w*C
+	FeatShape []int64   // [h,w,C]
+	Images    []float32 // N*size*size*3
+	ImageSize int
+	Labels    []int64
+}
+
+func (t *TrainGraph) feeds(b Batch) (map[tf.Output]*tf.Tensor, error) {
+	n := int64(len(b.Labels))
+	labels, err := Int64Tensor(b.Labels, n)
+	if err != nil {
+		return nil, err
+	}
+	feeds := map[tf.Output]*tf.Tensor{t.Labels: labels}
+	if b.Images != nil {
+		sz := int64(b.ImageSize)
+		img, err := Float32Tensor(b.Images, n, sz, sz, 3)
+		if err != nil {
+			return nil, err
+		}
+		feeds[t.Input] = img
+		return feeds, nil
+	}
+	if len(b.FeatShape) != 3 {
+		return nil, fmt.Errorf("%w: feature shape %v, want [h,w,C]", ErrShape, b.FeatShape)
+	}
+	f, err := Float32Tensor(b.Features, n, b.FeatShape[0], b.FeatShape[1], b.FeatShape[2])
+	if err != nil {
+		return nil, err
+	}
+	feeds[t.Features] = f
+	return feeds, nil
+}
+
+// StepOptions are the per-step knobs.
+type StepOptions struct {
+	LR       float64
+	Dropout  float64
+	Seed     [2]int64 // dropout mask seed
+	FineTune bool     // update the backbone variables too (needs Images)
+}
+
+// TrainStep applies one Adam update and returns the batch's mean loss and number correct
+// (computed in the same forward pass, with dropout, as Keras reports them).
+func (t *TrainGraph) TrainStep(sess *Session, b Batch, o StepOptions) (loss float64, correct int, err error) {
+	feeds, err := t.feeds(b)
+	if err != nil {
+		return 0, 0, err
+	}
+	target := t.Train
+	if o.FineTune {
+		if t.FineTune == nil {
+			return 0, 0, fmt.Errorf("tfops: fine-tune step requested but no backbone variables are trainable")
+		}
+		if b.Images == nil {
+			return 0, 0, fmt.Errorf("tfops: fine-tune steps need images, not cached features")
+		}
+		target = t.FineTune
+	}
+	lr, _ := tf.NewTensor(float32(o.LR))
+	rate, _ := tf.NewTensor(float32(o.Dropout))
+	seed, _ := tf.NewTensor(o.Seed[:])
+	feeds[t.LR], feeds[t.Dropout], feeds[t.DropSeed] = lr, rate, seed
+	out, err := sess.Run("train step", feeds, []tf.Output{t.Loss, t.Correct}, []*tf.Operation{target})
+	if err != nil {
+		return 0, 0, err
+	}
+	l, err := Scalar(out[0])
+	if err != nil {
+		return 0, 0, err
+	}
+	c, err := Scalar(out[1])
+	return float64(l), int(c), err
+}
+
+// Evaluate returns class probabilities [N*classes] and the mean loss, without dropout.
+func (t *TrainGraph) Evaluate(sess *Session, b Batch) (probs []float32, loss float64, err error) {
+	feeds, err := t.feeds(b)
+	if err != nil {
+		return nil, 0, err
+	}
+	out, err := sess.Run("evaluate", feeds, []tf.Output{t.Probs, t.Loss}, nil)
+	if err != nil {
+		return nil, 0, err
+	}
+	if probs, err = Float32s(out[0]); err != nil {
+		return nil, 0, err
+	}
+	l, err := Scalar(out[1])
+	return probs, float64(l), err
+}
