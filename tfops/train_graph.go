@@ -38,13 +38,15 @@ type TrainGraph struct {
 	Train    *tf.Operation
 	FineTune *tf.Operation // nil without fine-tune variables
 
-	cfg       HeadConfig
-	head      *head
-	headOpt   *adam
-	ftVars    []*Variable
-	ftOpt     *adam
-	saver     *saver
-	initVars  []*Variable
+	cfg      HeadConfig
+	head     *head
+	trained  []*Variable // head then fine-tune variables, aligned with grads
+	grads    []tf.Output
+	headOpt  *adam
+	ftVars   []*Variable
+	ftOpt    *adam
+	saver    *saver
+	initVars []*Variable
 }
 
 // BuildTrainGraph adds the training ops for features (a backbone output of g) to g.
@@ -99,6 +101,8 @@ func BuildTrainGraph(g *tf.Graph, input, features tf.Output, cfg HeadConfig) (tg
 	if err != nil {
 		return nil, &GraphError{Step: "gradients", Err: err}
 	}
+	t.trained = append(append([]*Variable{}, headVars...), t.ftVars...)
+	t.grads = grads
 	if t.headOpt, err = buildAdam(root.SubScope("adam"), "adam", headVars, grads[:len(headVars)], t.LR, cfg.Adam); err != nil {
 		return nil, err
 	}
@@ -245,4 +249,63 @@ func (t *TrainGraph) Evaluate(sess *Session, b Batch) (probs []float32, loss flo
 	}
 	l, err := Scalar(out[1])
 	return probs, float64(l), err
+}
+
+// Gradients returns d(mean loss)/d(variable) for every trained variable, by name, for b
+// (no dropout, no update). Used by gradient checks.
+func (t *TrainGraph) Gradients(sess *Session, b Batch) (map[string][]float32, error) {
+	feeds, err := t.feeds(b)
+	if err != nil {
+		return nil, err
+	}
+	out, err := sess.Run("gradients", feeds, t.grads, nil)
+	if err != nil {
+		return nil, err
+	}
+	res := map[string][]float32{}
+	for i, v := range t.trained {
+		if res[v.Name], err = Float32s(out[i]); err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (t *TrainGraph) variable(name string) (*Variable, error) {
+	for _, v := range append(append([]*Variable{}, t.initVars...), t.ftVars...) {
+		if v.Name == name {
+			return v, nil
+		}
+	}
+	return nil, fmt.Errorf("tfops: no variable %q in the training graph", name)
+}
+
+// ReadVariable returns a variable's current value.
+func (t *TrainGraph) ReadVariable(sess *Session, name string) ([]float32, error) {
+	v, err := t.variable(name)
+	if err != nil {
+		return nil, err
+	}
+	out, err := sess.Run("read "+name, nil, []tf.Output{v.Read}, nil)
+	if err != nil {
+		return nil, err
+	}
+	return Float32s(out[0])
+}
+
+// AssignVariable sets a head or optimizer variable (those the training graph created).
+func (t *TrainGraph) AssignVariable(sess *Session, name string, value []float32) error {
+	v, err := t.variable(name)
+	if err != nil {
+		return err
+	}
+	if v.init == nil {
+		return fmt.Errorf("tfops: variable %q belongs to the base model and cannot be assigned", name)
+	}
+	val, err := Float32Tensor(value, v.Shape...)
+	if err != nil {
+		return err
+	}
+	_, err = sess.Run("assign "+name, map[tf.Output]*tf.Tensor{v.initValue: val}, nil, []*tf.Operation{v.init})
+	return err
 }

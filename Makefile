@@ -1,0 +1,44 @@
+# tfflowers — every target sources .tf/env.sh, which scripts/setup.sh writes.
+#   make run    set up, export the ImageNet base, train on the flower photos (the main job)
+#   make test   set up and run every test (what .ci/run calls)
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+ENV := . .tf/env.sh &&
+
+# TFFLOWERS_LOCAL points at local copies of the data and weights (e.g. ../shared) for offline
+# machines: $(TFFLOWERS_LOCAL)/data/flower_photos and $(TFFLOWERS_LOCAL)/models/mobilenet_v2_1.0_224_imagenet_npy.
+TFFLOWERS_LOCAL ?=
+DATA ?= $(if $(TFFLOWERS_LOCAL),$(TFFLOWERS_LOCAL)/data/flower_photos,build/flower_photos)
+WEIGHTS ?= $(if $(TFFLOWERS_LOCAL),$(TFFLOWERS_LOCAL)/models/mobilenet_v2_1.0_224_imagenet_npy,imagenet)
+BASE ?= models/base
+OUT ?= runs/flowers
+TRAIN_FLAGS ?=
+GOTEST_FLAGS ?= -count=1 -timeout 60m
+
+.PHONY: setup build base data run test vet fmt clean
+setup:
+	bash scripts/setup.sh
+
+build: setup
+	$(ENV) go build -o bin/tfflowers ./cmd/tfflowers
+
+base: setup
+	@if [ -f $(BASE)/assets.extra/tfflowers_base.json ]; then echo "base model ready: $(BASE)"; else \
+	  $(ENV) "$$TFFLOWERS_PYTHON" scripts/export_base_model.py --out $(BASE) --weights $(WEIGHTS); fi
+
+data:
+	@if [ -z "$(TFFLOWERS_LOCAL)" ]; then bash scripts/get_flowers.sh build; fi
+
+run: build base data
+	$(ENV) ./bin/tfflowers train --data $(DATA) --base $(BASE) --out $(OUT) $(TRAIN_FLAGS)
+
+vet: setup
+	$(ENV) go vet ./...
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
+
+test: setup vet
+	$(ENV) CGO_ENABLED=0 go test -count=1 ./pipeline/... ./internal/report/... ./internal/atomicfile/...
+	$(ENV) go test $(GOTEST_FLAGS) ./...
+
+clean:
+	rm -rf bin build runs

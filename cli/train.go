@@ -1,0 +1,128 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	ucli "github.com/urfave/cli/v2"
+
+	"github.com/tfflowers/tfflowers/internal/train"
+	"github.com/tfflowers/tfflowers/pipeline"
+	"github.com/tfflowers/tfflowers/savedmodel"
+	"github.com/tfflowers/tfflowers/tfops"
+)
+
+func trainFlags() []ucli.Flag {
+	flags := []ucli.Flag{
+		&ucli.StringFlag{Name: "data", EnvVars: []string{"TFFLOWERS_DATA"}, Usage: "folder with one sub-folder of images per class"},
+		&ucli.StringSliceFlag{Name: "tfrecords", Usage: "TFRecord files or folders (codelab format: image bytes + int64 class) instead of --data"},
+		&ucli.StringFlag{Name: "classes", Usage: "comma-separated class names for --tfrecords"},
+		&ucli.StringFlag{Name: "labels", Usage: "labels file (one class per line) for --tfrecords"},
+		&ucli.StringFlag{Name: "val-dir", Usage: "explicit validation folder (same class folders) instead of --val-split"},
+		&ucli.Float64Flag{Name: "val-split", Value: 0.2, Usage: "fraction of each class held out for validation (seeded, stratified)"},
+		&ucli.BoolFlag{Name: "strict", Usage: "stop on unreadable or corrupt images instead of skipping them"},
+		&ucli.StringFlag{Name: "base", EnvVars: []string{"TFFLOWERS_BASE"}, Value: "models/base", Usage: "base SavedModel from scripts/export_base_model.py"},
+		&ucli.IntFlag{Name: "image-size", Value: 192, Usage: "images are resized to SIZE x SIZE"},
+		&ucli.StringFlag{Name: "head", Value: tfops.HeadGAP, Usage: "classifier head: gap (global average pooling) or flatten (the codelab's)"},
+		&ucli.Float64Flag{Name: "dropout", Value: 0.2, Usage: "dropout rate before the dense layer"},
+		&ucli.Float64Flag{Name: "label-smoothing", Usage: "label smoothing of the one-hot targets"},
+		&ucli.Float64Flag{Name: "lr", Value: 1e-3, Usage: "Adam learning rate"},
+		&ucli.IntFlag{Name: "batch-size", Value: 64, Usage: "images per step"},
+		&ucli.IntFlag{Name: "epochs", Value: 10, Usage: "epochs with the base frozen"},
+		&ucli.Uint64Flag{Name: "seed", Value: 42, Usage: "seed for the split, order, initial weights and dropout"},
+		&ucli.IntFlag{Name: "patience", Usage: "stop after N epochs without a better validation loss (0: off)"},
+		&ucli.BoolFlag{Name: "augment", Usage: "random flips, zoom and brightness (disables the feature cache)"},
+		&ucli.Float64Flag{Name: "augment-zoom", Value: 0.2, Usage: "with --augment: crop away up to this fraction of each side"},
+		&ucli.Float64Flag{Name: "augment-brightness", Value: 0.1, Usage: "with --augment: brightness shift up to this fraction"},
+		&ucli.StringFlag{Name: "cache-dir", EnvVars: []string{"TFFLOWERS_CACHE_DIR"}, Usage: "bottleneck feature cache (default: the user cache dir /tfflowers/features)"},
+		&ucli.BoolFlag{Name: "no-cache", Usage: "do not use the on-disk feature cache"},
+		&ucli.StringFlag{Name: "device", Value: "auto", EnvVars: []string{"TFFLOWERS_DEVICE"}, Usage: "auto, cpu, gpu, gpu:N or tpu"},
+		&ucli.StringFlag{Name: "out", Value: "runs/flowers", Usage: "output folder: metrics.json, curves.png, labels.txt, checkpoints/"},
+		&ucli.BoolFlag{Name: "resume", Usage: "continue the run in --out from its last checkpoint"},
+	}
+	return append(flags, threadFlags()...)
+}
+
+func trainCommand() *ucli.Command {
+	return &ucli.Command{
+		Name:  "train",
+		Usage: "train a classifier on a frozen MobileNetV2 base",
+		Flags: trainFlags(),
+		Action: func(c *ucli.Context) error {
+			cfg, err := trainConfig(c)
+			if err != nil {
+				return err
+			}
+			res, err := train.Run(c.Context, cfg)
+			if err != nil {
+				return classify(err)
+			}
+			m := res.Metrics
+			fmt.Fprintf(c.App.Writer, "val_accuracy %.4f val_loss %.4f after %d epochs in %.1fs; outputs in %s\n",
+				m.FinalValAcc, m.FinalValLoss, len(m.Epochs), m.TotalSeconds, res.Out)
+			return nil
+		},
+	}
+}
+
+func trainConfig(c *ucli.Context) (train.Config, error) {
+	cfg := train.Config{
+		Data: c.String("data"), TFRecords: c.StringSlice("tfrecords"), ValDir: c.String("val-dir"), ValSplit: c.Float64("val-split"),
+		Strict: c.Bool("strict"), Base: c.String("base"), ImageSize: c.Int("image-size"), Head: c.String("head"),
+		Dropout: c.Float64("dropout"), LabelSmoothing: c.Float64("label-smoothing"), LR: c.Float64("lr"),
+		BatchSize: c.Int("batch-size"), Epochs: c.Int("epochs"), Seed: c.Uint64("seed"), Patience: c.Int("patience"),
+		Device: c.String("device"), Out: c.String("out"), Resume: c.Bool("resume"),
+		Threads:  tfops.SessionConfig{IntraOpThreads: c.Int("intra-op-threads"), InterOpThreads: c.Int("inter-op-threads")},
+		Progress: c.App.ErrWriter,
+	}
+	if c.Bool("augment") {
+		cfg.Augment = tfops.Augment{Flip: true, Zoom: c.Float64("augment-zoom"), Brightness: c.Float64("augment-brightness")}
+	}
+	switch {
+	case c.String("classes") != "" && c.String("labels") != "":
+		return cfg, usagef("give --classes or --labels, not both")
+	case c.String("classes") != "":
+		for _, s := range strings.Split(c.String("classes"), ",") {
+			cfg.Classes = append(cfg.Classes, strings.TrimSpace(s))
+		}
+	case c.String("labels") != "":
+		names, err := pipeline.ReadLabelsFile(c.String("labels"))
+		if err != nil {
+			return cfg, &UsageError{Err: fmt.Errorf("--labels: %w", err)}
+		}
+		cfg.Classes = names
+	}
+	if !c.Bool("no-cache") && !cfg.Augment.Enabled() {
+		cfg.CacheDir = c.String("cache-dir")
+		if cfg.CacheDir == "" {
+			dir, err := os.UserCacheDir()
+			if err != nil {
+				return cfg, usagef("no user cache dir (%v): pass --cache-dir or --no-cache", err)
+			}
+			cfg.CacheDir = filepath.Join(dir, "tfflowers", "features")
+		}
+	}
+	if err := cfg.Validate(); err != nil {
+		return cfg, &UsageError{Err: err}
+	}
+	return cfg, nil
+}
+
+// classify marks errors caused by the user's inputs as usage errors (exit code 2).
+func classify(err error) error {
+	if errors.Is(err, train.ErrInterrupted) {
+		return fmt.Errorf("%w: %w", ErrInterrupted, err)
+	}
+	for _, target := range []error{train.ErrConfig, pipeline.ErrNotDir, pipeline.ErrNoImages, pipeline.ErrEmptyClass,
+		pipeline.ErrSingleClass, pipeline.ErrImagesInRoot, pipeline.ErrUnreadable, pipeline.ErrCorruptRecord,
+		pipeline.ErrLabelRange, pipeline.ErrLabelsFile, pipeline.ErrBadSplit, pipeline.ErrClassMismatch,
+		savedmodel.ErrNotSavedModel, savedmodel.ErrNotBase, savedmodel.ErrImageSize, tfops.ErrNoDevice} {
+		if errors.Is(err, target) {
+			return &UsageError{Err: err}
+		}
+	}
+	return err
+}

@@ -1,0 +1,26 @@
+// Package atomicfile writes files so that readers (and a crash) see either
+// the old contents or the new contents, never a torn mix.
+//
+// The recipe is the usual one: write a temporary file in the destination's
+// own directory (so the final rename never crosses a file system), fsync it,
+// close it, rename it over the destination, then fsync the directory so the
+// rename itself is durable.
+//
+// # Error handling
+//
+// Every function returns an error that names the path involved and wraps the
+// underlying *os.PathError or similar, so callers can still test it with
+// errors.Is (for example against fs.ErrPermission). On any failure the
+// temporary file is removed; the destination is left untouched.
+//
+// # Ownership
+//
+// WriteFile does not retain data after it returns; the caller may reuse the
+// slice.
+//
+// # Concurrency
+//
+// Concurrent WriteFile calls for the same path are safe: each uses its own
+// uniquely named temporary file, and the last rename wins. Readers never see
+// a partially written file.
+package atomicfile

@@ -1,0 +1,99 @@
+package train
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+
+	"github.com/tfflowers/tfflowers/tfops"
+)
+
+// Config is a training run, validated by the CLI.
+type Config struct {
+	Data      string   // folder of class folders
+	TFRecords []string // TFRecord files or dirs (instead of Data)
+	Classes   []string // class names for TFRecords
+	ValDir    string   // explicit validation folder (instead of ValSplit)
+	ValSplit  float64
+	Strict    bool
+
+	Base           string
+	ImageSize      int
+	Head           string
+	Dropout        float64
+	LabelSmoothing float64
+	LR             float64
+	BatchSize      int
+	Epochs         int
+	Seed           uint64
+	Patience       int // early stopping on validation loss; 0: off
+	Augment        tfops.Augment
+
+	CacheDir string // bottleneck cache root; "" disables the on-disk cache
+	Device   string
+	Threads  tfops.SessionConfig
+
+	Out    string
+	Resume bool
+
+	Progress io.Writer // where progress bars go (stderr)
+	Logger   *slog.Logger
+}
+
+// ErrInterrupted is returned when the context was cancelled; a checkpoint was saved.
+var ErrInterrupted = errors.New("training interrupted; checkpoint saved, continue with --resume")
+
+// ErrConfig marks invalid configurations.
+var ErrConfig = errors.New("invalid training configuration")
+
+// Validate checks the configuration before anything is loaded.
+func (c *Config) Validate() error {
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("%w: %s", ErrConfig, fmt.Sprintf(format, args...))
+	}
+	switch {
+	case c.Data == "" && len(c.TFRecords) == 0:
+		return bad("--data or --tfrecords is required")
+	case c.Data != "" && len(c.TFRecords) > 0:
+		return bad("give --data or --tfrecords, not both")
+	case len(c.TFRecords) > 0 && len(c.Classes) == 0:
+		return bad("--tfrecords needs class names: --classes a,b,c or --labels labels.txt")
+	case c.Base == "":
+		return bad("--base is required: a base SavedModel from scripts/export_base_model.py")
+	case c.Out == "":
+		return bad("--out is required")
+	case c.ImageSize < 32:
+		return bad("--image-size %d: must be at least 32", c.ImageSize)
+	case c.BatchSize < 1:
+		return bad("--batch-size %d: must be at least 1", c.BatchSize)
+	case c.Epochs < 1:
+		return bad("--epochs %d: must be at least 1", c.Epochs)
+	case c.LR <= 0:
+		return bad("--lr %v: must be positive", c.LR)
+	case c.Dropout < 0 || c.Dropout >= 1:
+		return bad("--dropout %v: must be in [0, 1)", c.Dropout)
+	case c.LabelSmoothing < 0 || c.LabelSmoothing >= 1:
+		return bad("--label-smoothing %v: must be in [0, 1)", c.LabelSmoothing)
+	case c.ValDir == "" && (c.ValSplit <= 0 || c.ValSplit >= 1):
+		return bad("--val-split %v: must be in (0, 1), or give --val-dir", c.ValSplit)
+	case c.Patience < 0:
+		return bad("--patience %d: must be >= 0", c.Patience)
+	case c.Head != tfops.HeadGAP && c.Head != tfops.HeadFlatten:
+		return bad("--head %q: want %s or %s", c.Head, tfops.HeadGAP, tfops.HeadFlatten)
+	case c.Augment.Zoom < 0 || c.Augment.Zoom >= 1:
+		return bad("--augment-zoom %v: must be in [0, 1)", c.Augment.Zoom)
+	case c.Augment.Brightness < 0 || c.Augment.Brightness > 1:
+		return bad("--augment-brightness %v: must be in [0, 1]", c.Augment.Brightness)
+	}
+	if _, err := tfops.ParseDevice(c.Device); err != nil {
+		return bad("--%v", err)
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.Progress == nil {
+		c.Progress = io.Discard
+	}
+	return nil
+}

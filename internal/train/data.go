@@ -1,0 +1,326 @@
+package train
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime"
+	"strings"
+	"sync"
+
+	"github.com/tfflowers/tfflowers/pipeline"
+	"github.com/tfflowers/tfflowers/savedmodel"
+	"github.com/tfflowers/tfflowers/tfops"
+)
+
+// dataSplit is the data of a run after scanning and splitting.
+type dataSplit struct {
+	classes    []string
+	train, val []pipeline.Sample
+	skipped    []pipeline.Skipped
+}
+
+// loadData scans the inputs and splits them, failing before any training on bad data.
+func loadData(cfg *Config) (*dataSplit, error) {
+	opts := pipeline.ScanOptions{Strict: cfg.Strict}
+	var ds *pipeline.Dataset
+	var err error
+	if cfg.Data != "" {
+		ds, err = pipeline.ScanFolders(cfg.Data, opts)
+	} else {
+		ds, err = pipeline.ReadTFRecords(cfg.TFRecords, cfg.Classes, opts)
+	}
+	if err != nil {
+		return nil, err
+	}
+	out := &dataSplit{classes: ds.Classes, skipped: ds.Skipped}
+	if cfg.ValDir != "" {
+		vds, err := pipeline.ScanFolders(cfg.ValDir, opts)
+		if err != nil {
+			return nil, fmt.Errorf("--val-dir: %w", err)
+		}
+		if err := pipeline.CheckSameClasses(ds, vds); err != nil {
+			return nil, err
+		}
+		out.train, out.val = ds.Samples, vds.Samples
+		out.skipped = append(out.skipped, vds.Skipped...)
+	} else if out.train, out.val, err = pipeline.Split(ds, cfg.ValSplit, cfg.Seed); err != nil {
+		return nil, err
+	}
+	if len(out.val) == 0 {
+		return nil, fmt.Errorf("%w: the validation set is empty; raise --val-split or give --val-dir", ErrConfig)
+	}
+	warnSkipped(cfg.Logger, out.skipped)
+	return out, nil
+}
+
+func warnSkipped(log *slog.Logger, skipped []pipeline.Skipped) {
+	if len(skipped) == 0 {
+		return
+	}
+	first := make([]string, 0, 3)
+	for _, s := range skipped[:min(3, len(skipped))] {
+		first = append(first, s.Name+" ("+s.Reason+")")
+	}
+	log.Warn("skipped unusable files (use --strict to make this an error)", "count", len(skipped), "first", strings.Join(first, "; "))
+}
+
+// batch is one step's input: either backbone features (frozen, cacheable path) or
+// preprocessed images (augmentation and fine-tuning run the backbone in the step).
+type batch struct {
+	index    int
+	labels   []int64
+	names    []string
+	features []float32 // n * featLen, when images == nil
+	images   []float32 // n * size*size*3
+	bad      []string  // samples dropped because they could not be decoded
+}
+
+func (b *batch) n() int { return len(b.labels) }
+
+// source turns samples into batches. Safe for concurrent use.
+type source struct {
+	base     *savedmodel.Base
+	dec      *tfops.ImageDecoder
+	cache    *pipeline.FeatureCache // nil: no on-disk cache
+	size     int
+	featLen  int
+	workers  int
+	seed     uint64
+	ids      sync.Map // sample name -> content id, so later epochs skip hashing
+	strict   bool
+	badMu    sync.Mutex
+	badNames map[string]bool
+}
+
+func newSource(base *savedmodel.Base, dec *tfops.ImageDecoder, cache *pipeline.FeatureCache, size, featLen int, seed uint64, strict bool) *source {
+	return &source{base: base, dec: dec, cache: cache, size: size, featLen: featLen, workers: runtime.GOMAXPROCS(0),
+		seed: seed, strict: strict, badNames: map[string]bool{}}
+}
+
+// errDecode wraps per-image failures; in strict mode they stop training.
+var errDecode = errors.New("image could not be used")
+
+// parallel runs fn(i) for i in [0,n) on the worker pool, returning the first error.
+func (s *source) parallel(ctx context.Context, n int, fn func(i int) error) error {
+	var wg sync.WaitGroup
+	var once sync.Once
+	var first error
+	next := make(chan int)
+	for w := 0; w < min(s.workers, n); w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				if err := fn(i); err != nil {
+					once.Do(func() { first = err })
+				}
+			}
+		}()
+	}
+	for i := 0; i < n; i++ {
+		if ctx.Err() != nil {
+			break
+		}
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	if first == nil {
+		first = ctx.Err()
+	}
+	return first
+}
+
+// makeBatch builds batch idx from samples. augmentEpoch >= 0 asks for augmented images
+// (seeded by seed, epoch and sample); withImages forces images (fine-tuning).
+func (s *source) makeBatch(ctx context.Context, idx int, samples []pipeline.Sample, augmentEpoch int, withImages bool) (*batch, error) {
+	n := len(samples)
+	b := &batch{index: idx, labels: make([]int64, n), names: make([]string, n)}
+	ok := make([]bool, n)
+	per := s.size * s.size * 3
+	if augmentEpoch >= 0 || withImages {
+		b.images = make([]float32, n*per)
+		err := s.parallel(ctx, n, func(i int) error {
+			data, err := samples[i].ReadBytes()
+			if err == nil {
+				var seed *[2]int64
+				if augmentEpoch >= 0 {
+					seed = &[2]int64{int64(s.seed), int64(augmentEpoch)<<32 | int64(hashName(samples[i].Name))}
+				}
+				err = s.dec.Decode(data, seed, b.images[i*per:(i+1)*per])
+			}
+			return s.record(samples[i], i, b, ok, err)
+		})
+		if err != nil {
+			return nil, err
+		}
+		return b.compact(ok, per, true), nil
+	}
+
+	b.features = make([]float32, n*s.featLen)
+	missing := make([]bool, n)
+	ids := make([]string, n)
+	images := make([]float32, n*per)
+	err := s.parallel(ctx, n, func(i int) error {
+		id, known := s.ids.Load(samples[i].Name)
+		var data []byte
+		if !known {
+			var err error
+			if data, err = samples[i].ReadBytes(); err != nil {
+				return s.record(samples[i], i, b, ok, err)
+			}
+			id = pipeline.ContentID(data)
+			s.ids.Store(samples[i].Name, id)
+		}
+		ids[i] = id.(string)
+		if s.cache != nil {
+			feats, hit, err := s.cache.Get(ids[i])
+			if err != nil {
+				return fmt.Errorf("feature cache: %w", err)
+			}
+			if hit && len(feats) == s.featLen {
+				copy(b.features[i*s.featLen:], feats)
+				return s.record(samples[i], i, b, ok, nil)
+			}
+		}
+		if data == nil {
+			var err error
+			if data, err = samples[i].ReadBytes(); err != nil {
+				return s.record(samples[i], i, b, ok, err)
+			}
+		}
+		missing[i] = true
+		return s.record(samples[i], i, b, ok, s.dec.Decode(data, nil, images[i*per:(i+1)*per]))
+	})
+	if err != nil {
+		return nil, err
+	}
+	// Run the backbone once for every sample the cache did not have.
+	var todo []int
+	for i := range missing {
+		if missing[i] && ok[i] {
+			todo = append(todo, i)
+		}
+	}
+	if len(todo) > 0 {
+		packed := images
+		if len(todo) != n {
+			packed = make([]float32, len(todo)*per)
+			for j, i := range todo {
+				copy(packed[j*per:(j+1)*per], images[i*per:(i+1)*per])
+			}
+		}
+		feats, _, err := s.base.Extract(packed, len(todo), s.size)
+		if err != nil {
+			return nil, err
+		}
+		for j, i := range todo {
+			f := feats[j*s.featLen : (j+1)*s.featLen]
+			copy(b.features[i*s.featLen:], f)
+			if s.cache != nil {
+				if err := s.cache.Put(ids[i], f); err != nil {
+					return nil, fmt.Errorf("feature cache: %w", err)
+				}
+			}
+		}
+	}
+	return b.compact(ok, s.featLen, false), nil
+}
+
+// record notes sample i's outcome; a failure drops it from the batch (or stops in strict mode).
+func (s *source) record(sm pipeline.Sample, i int, b *batch, ok []bool, err error) error {
+	b.labels[i] = int64(sm.Label)
+	b.names[i] = sm.Name
+	if err == nil {
+		ok[i] = true
+		return nil
+	}
+	if s.strict {
+		return fmt.Errorf("%w: %s: %v (--strict)", errDecode, sm.Name, err)
+	}
+	s.badMu.Lock()
+	s.badNames[sm.Name] = true
+	s.badMu.Unlock()
+	return nil
+}
+
+// compact removes failed samples from the batch.
+func (b *batch) compact(ok []bool, per int, images bool) *batch {
+	buf := b.features
+	if images {
+		buf = b.images
+	}
+	j := 0
+	for i := range ok {
+		if !ok[i] {
+			b.bad = append(b.bad, b.names[i])
+			continue
+		}
+		if i != j {
+			b.labels[j], b.names[j] = b.labels[i], b.names[i]
+			copy(buf[j*per:(j+1)*per], buf[i*per:(i+1)*per])
+		}
+		j++
+	}
+	b.labels, b.names = b.labels[:j], b.names[:j]
+	if images {
+		b.images = buf[:j*per]
+	} else {
+		b.features = buf[:j*per]
+	}
+	return b
+}
+
+// badCount returns how many distinct samples failed to decode so far.
+func (s *source) badCount() (int, []string) {
+	s.badMu.Lock()
+	defer s.badMu.Unlock()
+	names := make([]string, 0, len(s.badNames))
+	for n := range s.badNames {
+		names = append(names, n)
+	}
+	return len(names), names
+}
+
+// hashName is FNV-1a, a stable per-sample seed component (independent of list order).
+func hashName(name string) uint32 {
+	h := uint32(2166136261)
+	for i := 0; i < len(name); i++ {
+		h ^= uint32(name[i])
+		h *= 16777619
+	}
+	return h
+}
+
+// stream produces the batches of one pass over samples (in order) on a goroutine,
+// two batches ahead, so decoding and the backbone overlap the training step.
+func (s *source) stream(ctx context.Context, samples []pipeline.Sample, order []int, batchSize, startBatch, augmentEpoch int, withImages bool) <-chan result {
+	out := make(chan result, 2)
+	go func() {
+		defer close(out)
+		for bi := startBatch; bi*batchSize < len(order); bi++ {
+			end := min((bi+1)*batchSize, len(order))
+			picked := make([]pipeline.Sample, 0, end-bi*batchSize)
+			for _, k := range order[bi*batchSize : end] {
+				picked = append(picked, samples[k])
+			}
+			b, err := s.makeBatch(ctx, bi, picked, augmentEpoch, withImages)
+			select {
+			case out <- result{b, err}:
+			case <-ctx.Done():
+				return
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	return out
+}
+
+type result struct {
+	b   *batch
+	err error
+}

@@ -1,0 +1,367 @@
+package train
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/tfflowers/tfflowers/internal/report"
+	"github.com/tfflowers/tfflowers/pipeline"
+	"github.com/tfflowers/tfflowers/savedmodel"
+	"github.com/tfflowers/tfflowers/tfops"
+)
+
+// Result summarizes a finished run.
+type Result struct {
+	Metrics *Metrics
+	Out     string
+}
+
+// trainer is one run's state.
+type trainer struct {
+	cfg     *Config
+	data    *dataSplit
+	base    *savedmodel.Base
+	graph   *tfops.TrainGraph
+	src     *source
+	featDim []int64 // [h,w,C]
+	device  tfops.Device
+	state   *runState
+	metrics *Metrics
+	start   time.Time
+}
+
+// Run trains a classifier as cfg says. See the package doc for the contract.
+func Run(ctx context.Context, cfg Config) (*Result, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	t := &trainer{cfg: &cfg, start: time.Now()}
+	defer t.close()
+	if err := t.prepare(); err != nil {
+		return nil, err
+	}
+	if err := t.loop(ctx); err != nil {
+		return nil, err
+	}
+	if err := t.finish(); err != nil {
+		return nil, err
+	}
+	return &Result{Metrics: t.metrics, Out: cfg.Out}, nil
+}
+
+func (t *trainer) close() {
+	if t.src != nil && t.src.dec != nil {
+		t.src.dec.Close()
+	}
+	if t.base != nil {
+		t.base.Close()
+	}
+}
+
+// identity is what a resumed run must share with the checkpoint it continues.
+func (t *trainer) identity() string {
+	c := t.cfg
+	return fmt.Sprintf("base=%s;size=%d;head=%s;classes=%s;batch=%d;seed=%d;train=%d;val=%d",
+		t.base.Fingerprint[:16], c.ImageSize, c.Head, strings.Join(t.data.classes, ","), c.BatchSize, c.Seed, len(t.data.train), len(t.data.val))
+}
+
+func (t *trainer) prepare() error {
+	cfg, log := t.cfg, t.cfg.Logger
+	var err error
+	if t.data, err = loadData(cfg); err != nil {
+		return err
+	}
+	if !cfg.Resume && len(listCheckpoints(cfg.Out)) > 0 {
+		return fmt.Errorf("%w: --out %s already holds a training run; pass --resume to continue it or choose another --out", ErrConfig, cfg.Out)
+	}
+	choice, _ := tfops.ParseDevice(cfg.Device)
+	devs, err := tfops.ListDevices(cfg.Threads)
+	if err != nil {
+		return err
+	}
+	sessCfg, dev, err := choice.Resolve(devs, cfg.Threads)
+	if err != nil {
+		return fmt.Errorf("--device %s: %w", cfg.Device, err)
+	}
+	t.device = dev
+	if t.base, err = savedmodel.LoadBase(cfg.Base, sessCfg); err != nil {
+		return err
+	}
+	if t.featDim, err = t.base.CheckImageSize(cfg.ImageSize); err != nil {
+		return err
+	}
+	t.graph, err = tfops.BuildTrainGraph(t.base.Session.Graph(), t.base.Input, t.base.Features, tfops.HeadConfig{
+		Kind: cfg.Head, NumClasses: len(t.data.classes), Dropout: cfg.Dropout, LabelSmoothing: cfg.LabelSmoothing, Seed: cfg.Seed,
+	})
+	if err != nil {
+		return err
+	}
+	dec, err := tfops.NewImageDecoder(cfg.ImageSize, cfg.Augment, cfg.Threads)
+	if err != nil {
+		return err
+	}
+	featLen := int(t.featDim[0] * t.featDim[1] * t.featDim[2])
+	var cache *pipeline.FeatureCache
+	if cfg.CacheDir != "" {
+		cache, err = pipeline.OpenFeatureCache(cfg.CacheDir, pipeline.CacheKey{
+			BaseModel: t.base.Fingerprint, ImageSize: cfg.ImageSize, Preprocessing: tfops.Preprocessing,
+			FeatureShape: []int{int(t.featDim[0]), int(t.featDim[1]), int(t.featDim[2])},
+		})
+		if err != nil {
+			return err
+		}
+	}
+	t.src = newSource(t.base, dec, cache, cfg.ImageSize, featLen, cfg.Seed, cfg.Strict)
+	if err := os.MkdirAll(cfg.Out, 0o755); err != nil {
+		return fmt.Errorf("--out %s: %w", cfg.Out, err)
+	}
+	if err := pipeline.WriteLabelsFile(filepath.Join(cfg.Out, "labels.txt"), t.data.classes); err != nil {
+		return fmt.Errorf("--out %s: %w", cfg.Out, err)
+	}
+	t.metrics = &Metrics{
+		TensorFlow: tfops.Version(), Device: dev.Name, Seed: cfg.Seed, Classes: t.data.classes,
+		TrainImages: len(t.data.train), ValImages: len(t.data.val), Skipped: len(t.data.skipped),
+		Config: t.configMap(), Timings: map[string]float64{},
+	}
+	t.state = &runState{Identity: t.identity(), BestLoss: math.MaxFloat64} // JSON has no +Inf
+	if cfg.Resume {
+		st, problems, err := loadCheckpoint(cfg.Out, t.state.Identity, func(p string) error { return t.graph.Restore(t.base.Session, p) })
+		for _, p := range problems {
+			log.Warn("skipping damaged checkpoint", "problem", p)
+		}
+		switch {
+		case errors.Is(err, errNoCheckpoint) && len(problems) == 0:
+			log.Info("--resume: no checkpoint yet, starting fresh", "out", cfg.Out)
+		case err != nil && len(problems) > 0 && errors.Is(err, errNoCheckpoint):
+			return fmt.Errorf("--resume: every checkpoint in %s is damaged: %s", cfg.Out, strings.Join(problems, "; "))
+		case err != nil:
+			return err
+		default:
+			t.state = st
+			t.metrics.ResumedFrom = fmt.Sprintf("epoch %d batch %d", st.Epoch+1, st.Batch)
+			log.Info("resumed", "epoch", st.Epoch+1, "batch", st.Batch, "global_step", st.GlobalStep)
+			return nil
+		}
+	}
+	return t.graph.Initialize(t.base.Session)
+}
+
+func (t *trainer) configMap() map[string]any {
+	c := t.cfg
+	return map[string]any{
+		"data": c.Data, "tfrecords": c.TFRecords, "val_dir": c.ValDir, "val_split": c.ValSplit, "base": c.Base,
+		"image_size": c.ImageSize, "head": c.Head, "dropout": c.Dropout, "label_smoothing": c.LabelSmoothing,
+		"lr": c.LR, "batch_size": c.BatchSize, "epochs": c.Epochs, "seed": c.Seed, "patience": c.Patience,
+		"augment":   map[string]any{"flip": c.Augment.Flip, "zoom": c.Augment.Zoom, "brightness": c.Augment.Brightness},
+		"cache_dir": c.CacheDir, "device": c.Device, "intra_op_threads": c.Threads.IntraOpThreads, "inter_op_threads": c.Threads.InterOpThreads,
+	}
+}
+
+func (t *trainer) checkpoint() error {
+	dir, err := saveCheckpoint(t.cfg.Out, t.state, func(p string) error { return t.graph.Save(t.base.Session, p) })
+	if err == nil {
+		t.cfg.Logger.Debug("checkpoint saved", "dir", dir)
+	}
+	return err
+}
+
+func (t *trainer) loop(ctx context.Context) error {
+	cfg, log := t.cfg, t.cfg.Logger
+	log.Info("training", "device", t.device.Short(), "classes", len(t.data.classes), "train", len(t.data.train), "val", len(t.data.val),
+		"head", cfg.Head, "image_size", cfg.ImageSize, "batch", cfg.BatchSize, "epochs", cfg.Epochs, "cache", cfg.CacheDir != "" && !cfg.Augment.Enabled())
+	nBatches := (len(t.data.train) + cfg.BatchSize - 1) / cfg.BatchSize
+	for ; t.state.Epoch < cfg.Epochs; t.state.Epoch++ {
+		epoch := t.state.Epoch
+		if cfg.Patience > 0 && t.state.Stale >= cfg.Patience {
+			t.metrics.StoppedEarly = true
+			log.Info("early stopping", "epochs_without_improvement", t.state.Stale, "best_epoch", t.state.BestEpoch)
+			break
+		}
+		epochStart := time.Now()
+		order := pipeline.EpochOrder(len(t.data.train), cfg.Seed, epoch)
+		augEpoch := -1
+		if cfg.Augment.Enabled() {
+			augEpoch = epoch
+		}
+		runCtx, cancel := context.WithCancel(context.Background())
+		batches := t.src.stream(runCtx, t.data.train, order, cfg.BatchSize, t.state.Batch, augEpoch, false)
+		prog := report.NewProgress(cfg.Progress, log, fmt.Sprintf("epoch %d/%d", epoch+1, cfg.Epochs), len(order), 10*time.Second)
+		p := &t.state.Partial
+		interrupted := false
+		for r := range batches {
+			if r.err != nil {
+				cancel()
+				return r.err
+			}
+			b := r.b
+			if b.n() > 0 {
+				loss, correct, err := t.graph.TrainStep(t.base.Session, t.stepBatch(b), tfops.StepOptions{
+					LR: cfg.LR, Dropout: cfg.Dropout, Seed: [2]int64{int64(cfg.Seed), int64(t.state.GlobalStep)},
+				})
+				if err != nil {
+					cancel()
+					return err
+				}
+				p.LossSum += loss * float64(b.n())
+				p.Correct += correct
+				p.Seen += b.n()
+			}
+			t.state.Batch = b.index + 1
+			t.state.GlobalStep++
+			prog.Update(min(t.state.Batch*cfg.BatchSize, len(order)), p.LossSum/math.Max(1, float64(p.Seen)), float64(p.Correct)/math.Max(1, float64(p.Seen)))
+			if b.index%8 == 7 {
+				tfops.ReleaseTensors()
+			}
+			if ctx.Err() != nil {
+				interrupted = true
+				break
+			}
+		}
+		cancel()
+		p.Seconds += time.Since(epochStart).Seconds()
+		if interrupted {
+			prog.Finish("interrupted")
+			if err := t.checkpoint(); err != nil {
+				return fmt.Errorf("interrupted, and the checkpoint failed: %w", err)
+			}
+			return ErrInterrupted
+		}
+		if t.state.Batch < nBatches {
+			return fmt.Errorf("epoch %d ended after %d of %d batches", epoch+1, t.state.Batch, nBatches)
+		}
+		valLoss, valAcc, _, err := t.validate(ctx)
+		if err != nil {
+			return err
+		}
+		m := EpochMetrics{Epoch: epoch + 1, Phase: "frozen", TrainLoss: p.LossSum / math.Max(1, float64(p.Seen)),
+			TrainAcc: float64(p.Correct) / math.Max(1, float64(p.Seen)), ValLoss: valLoss, ValAcc: valAcc,
+			Seconds: p.Seconds, ImagesPerSec: float64(p.Seen) / math.Max(1e-9, p.Seconds), LR: cfg.LR}
+		prog.Finish(fmt.Sprintf("loss %.4f acc %.4f val_loss %.4f val_acc %.4f", m.TrainLoss, m.TrainAcc, m.ValLoss, m.ValAcc))
+		log.Info("epoch done", "epoch", m.Epoch, "train_loss", round4(m.TrainLoss), "train_acc", round4(m.TrainAcc),
+			"val_loss", round4(m.ValLoss), "val_acc", round4(m.ValAcc), "seconds", round4(m.Seconds), "img_per_s", round4(m.ImagesPerSec))
+		t.state.History = append(t.state.History, m)
+		if valLoss < t.state.BestLoss {
+			t.state.BestLoss, t.state.BestEpoch, t.state.Stale = valLoss, epoch+1, 0
+		} else {
+			t.state.Stale++
+		}
+		t.state.Partial = epochTotals{}
+		t.state.Batch = 0
+		t.state.Epoch = epoch + 1
+		if err := t.checkpoint(); err != nil {
+			return err
+		}
+		t.state.Epoch = epoch // the loop's increment moves it on
+		if err := t.writeOutputs(nil); err != nil {
+			return err
+		}
+		if ctx.Err() != nil {
+			return ErrInterrupted
+		}
+	}
+	return nil
+}
+
+func round4(v float64) float64 { return math.Round(v*1e4) / 1e4 }
+
+func (t *trainer) stepBatch(b *batch) tfops.Batch {
+	return tfops.Batch{Features: b.features, FeatShape: t.featDim, Images: b.images, ImageSize: t.cfg.ImageSize, Labels: b.labels}
+}
+
+// validate runs the validation set through the model; it returns loss, accuracy and the confusion matrix.
+func (t *trainer) validate(ctx context.Context) (float64, float64, *report.Confusion, error) {
+	cfg := t.cfg
+	order := make([]int, len(t.data.val))
+	for i := range order {
+		order[i] = i
+	}
+	runCtx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	conf := report.NewConfusion(t.data.classes)
+	nc := len(t.data.classes)
+	lossSum, seen := 0.0, 0
+	for r := range t.src.stream(runCtx, t.data.val, order, cfg.BatchSize, 0, -1, false) {
+		if r.err != nil {
+			return 0, 0, nil, r.err
+		}
+		if r.b.n() == 0 {
+			continue
+		}
+		probs, loss, err := t.graph.Evaluate(t.base.Session, t.stepBatch(r.b))
+		if err != nil {
+			return 0, 0, nil, err
+		}
+		for i, label := range r.b.labels {
+			best := 0
+			for c := 1; c < nc; c++ {
+				if probs[i*nc+c] > probs[i*nc+best] {
+					best = c
+				}
+			}
+			if err := conf.Add(int(label), best); err != nil {
+				return 0, 0, nil, err
+			}
+		}
+		lossSum += loss * float64(r.b.n())
+		seen += r.b.n()
+	}
+	if seen == 0 {
+		return 0, 0, nil, fmt.Errorf("no validation image could be decoded")
+	}
+	return lossSum / float64(seen), conf.Accuracy(), conf, nil
+}
+
+func (t *trainer) writeOutputs(conf *report.Confusion) error {
+	m := t.metrics
+	m.Epochs = t.state.History
+	m.BestEpoch, m.BestValLoss = t.state.BestEpoch, t.state.BestLoss
+	if m.BestValLoss == math.MaxFloat64 {
+		m.BestValLoss = 0
+	}
+	if n := len(m.Epochs); n > 0 {
+		m.FinalValAcc, m.FinalValLoss = m.Epochs[n-1].ValAcc, m.Epochs[n-1].ValLoss
+	}
+	if conf != nil {
+		m.Confusion = conf
+	}
+	m.TotalSeconds = time.Since(t.start).Seconds()
+	if c := t.src.cache; c != nil {
+		st := c.Stats()
+		m.Cache = map[string]any{"dir": c.Dir(), "hits": st.Hits, "misses": st.Misses, "corrupt": st.Corrupt, "writes": st.Writes}
+	}
+	if err := writeMetrics(t.cfg.Out, m); err != nil {
+		return fmt.Errorf("write metrics.json: %w", err)
+	}
+	if len(m.Epochs) > 0 {
+		if err := writeCurves(t.cfg.Out, m.Epochs); err != nil {
+			return fmt.Errorf("write curves.png: %w", err)
+		}
+	}
+	return nil
+}
+
+// finish evaluates the final model on the validation set and writes the reports.
+func (t *trainer) finish() error {
+	_, _, conf, err := t.validate(context.Background())
+	if err != nil {
+		return err
+	}
+	if n, names := t.src.badCount(); n > 0 {
+		t.cfg.Logger.Warn("images that could not be decoded were skipped", "count", n, "first", strings.Join(names[:min(3, n)], ", "))
+		t.metrics.Skipped += n
+	}
+	if err := t.writeOutputs(conf); err != nil {
+		return err
+	}
+	var sb strings.Builder
+	if err := conf.Format(&sb); err == nil {
+		fmt.Fprintf(t.cfg.Progress, "\nvalidation (%d images):\n%s", conf.Total(), sb.String())
+	}
+	return nil
+}
