@@ -170,7 +170,9 @@ func TestTrainRejectsBadInputs(t *testing.T) {
 		"empty class": {func(t *testing.T, c *train.Config) {
 			c.Data = mk(t, map[string]string{"a/1.jpg": jpeg, "a/2.jpg": jpeg, "b/<dir>": "<dir>"})
 		}, pipeline.ErrEmptyClass},
-		"single class": {func(t *testing.T, c *train.Config) { c.Data = mk(t, map[string]string{"a/1.jpg": jpeg, "a/2.jpg": jpeg}) }, pipeline.ErrSingleClass},
+		"single class": {func(t *testing.T, c *train.Config) {
+			c.Data = mk(t, map[string]string{"a/1.jpg": jpeg, "a/2.jpg": jpeg})
+		}, pipeline.ErrSingleClass},
 		"no images":    {func(t *testing.T, c *train.Config) { c.Data = mk(t, map[string]string{"a/readme.txt": "x"}) }, pipeline.ErrNoImages},
 		"missing base": {func(t *testing.T, c *train.Config) { c.Base = filepath.Join(t.TempDir(), "nobase") }, savedmodel.ErrNotSavedModel},
 		"tiny images":  {func(t *testing.T, c *train.Config) { c.ImageSize = 16 }, train.ErrConfig},
