@@ -37,6 +37,10 @@ func trainFlags() []ucli.Flag {
 		&ucli.BoolFlag{Name: "augment", Usage: "random flips, zoom and brightness (disables the feature cache)"},
 		&ucli.Float64Flag{Name: "augment-zoom", Value: 0.2, Usage: "with --augment: crop away up to this fraction of each side"},
 		&ucli.Float64Flag{Name: "augment-brightness", Value: 0.1, Usage: "with --augment: brightness shift up to this fraction"},
+		&ucli.BoolFlag{Name: "fine-tune", Usage: "after --epochs, also train the top of the backbone (BatchNorm statistics stay frozen)"},
+		&ucli.StringFlag{Name: "fine-tune-from", Value: "block_13", Usage: "first backbone layer trained with --fine-tune (Keras layer name prefix)"},
+		&ucli.IntFlag{Name: "fine-tune-epochs", Value: 5, Usage: "epochs of fine-tuning after the frozen phase"},
+		&ucli.Float64Flag{Name: "fine-tune-lr", Value: 1e-5, Usage: "Adam learning rate while fine-tuning"},
 		&ucli.StringFlag{Name: "cache-dir", EnvVars: []string{"TFFLOWERS_CACHE_DIR"}, Usage: "bottleneck feature cache (default: the user cache dir /tfflowers/features)"},
 		&ucli.BoolFlag{Name: "no-cache", Usage: "do not use the on-disk feature cache"},
 		&ucli.StringFlag{Name: "device", Value: "auto", EnvVars: []string{"TFFLOWERS_DEVICE"}, Usage: "auto, cpu, gpu, gpu:N or tpu"},
@@ -75,6 +79,7 @@ func trainConfig(c *ucli.Context) (train.Config, error) {
 		Dropout: c.Float64("dropout"), LabelSmoothing: c.Float64("label-smoothing"), LR: c.Float64("lr"),
 		BatchSize: c.Int("batch-size"), Epochs: c.Int("epochs"), Seed: c.Uint64("seed"), Patience: c.Int("patience"),
 		Device: c.String("device"), Out: c.String("out"), Resume: c.Bool("resume"),
+		FineTune: c.Bool("fine-tune"), FineTuneFrom: c.String("fine-tune-from"), FineTuneEpochs: c.Int("fine-tune-epochs"), FineTuneLR: c.Float64("fine-tune-lr"),
 		Threads:  tfops.SessionConfig{IntraOpThreads: c.Int("intra-op-threads"), InterOpThreads: c.Int("inter-op-threads")},
 		Progress: c.App.ErrWriter,
 	}

@@ -27,6 +27,9 @@ var (
 // MetadataPath is where the base export records its contract, relative to the model dir.
 const MetadataPath = "assets.extra/tfflowers_base.json"
 
+// BackboneScope prefixes the backbone's forward ops in a base export (import_graph_def's name).
+const BackboneScope = "backbone/"
+
 // ServeTag is the MetaGraph tag of base models and exports.
 const ServeTag = "serve"
 
@@ -221,4 +224,41 @@ func (b *Base) Extract(images []float32, n, size int) ([]float32, []int64, error
 	}
 	feats, err := tfops.Float32s(out[0])
 	return feats, out[0].Shape(), err
+}
+
+// FineTuneVariables returns the trainable backbone variables from the first layer whose
+// name starts with fromLayer (e.g. "block_13") to the top, in model order. BatchNorm
+// moving statistics are never included: they stay frozen in inference mode.
+func (b *Base) FineTuneVariables(fromLayer string) ([]string, error) {
+	start := -1
+	for i, v := range b.Meta.Variables {
+		if v.Layer == fromLayer || strings.HasPrefix(v.Layer, fromLayer+"_") {
+			start = i
+			break
+		}
+	}
+	if start < 0 {
+		var layers []string
+		seen := map[string]bool{}
+		for _, v := range b.Meta.Variables {
+			l := v.Layer
+			if i := strings.Index(l, "_"); strings.HasPrefix(l, "block_") {
+				if j := strings.Index(l[i+1:], "_"); j >= 0 {
+					l = l[:i+1+j]
+				}
+			}
+			if !seen[l] {
+				seen[l] = true
+				layers = append(layers, l)
+			}
+		}
+		return nil, fmt.Errorf("savedmodel: base %q has no layer %q; layers: %s", b.Dir, fromLayer, strings.Join(layers, ", "))
+	}
+	var names []string
+	for _, v := range b.Meta.Variables[start:] {
+		if v.Trainable {
+			names = append(names, v.Name)
+		}
+	}
+	return names, nil
 }

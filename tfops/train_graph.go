@@ -19,6 +19,9 @@ type HeadConfig struct {
 	Seed           uint64 // initial weights
 	// FineTune lists backbone variables (VarHandleOp names) trained in the fine-tune phase.
 	FineTune []string
+	// BackboneScope is the name prefix of the backbone's forward ops; the read of each
+	// fine-tuned variable is taken there.
+	BackboneScope string
 }
 
 // TrainGraph is the head, loss, gradients, Adam updates and checkpoint ops added to the
@@ -83,7 +86,7 @@ func BuildTrainGraph(g *tf.Graph, input, features tf.Output, cfg HeadConfig) (tg
 
 	headVars := []*Variable{h.kernel, h.bias}
 	for _, name := range cfg.FineTune {
-		v, err := existingVariable(g, name, true)
+		v, err := existingVariable(g, name, cfg.BackboneScope, true)
 		if err != nil {
 			return nil, err
 		}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"strings"
 
 	tf "github.com/galeone/tensorflow/tensorflow/go"
 	"github.com/galeone/tensorflow/tensorflow/go/op"
@@ -36,8 +37,9 @@ func newVariable(s *op.Scope, name string, shape []int64, trainable bool, initFn
 }
 
 // existingVariable wraps a variable already in the graph (a backbone weight), found by
-// its VarHandleOp name, with the read that its consumers use.
-func existingVariable(g *tf.Graph, name string, trainable bool) (*Variable, error) {
+// its VarHandleOp name, with the one read under scope that the forward pass uses (the
+// SavedModel also reads it for its Saver and initializer; those reads are not on the path).
+func existingVariable(g *tf.Graph, name, scope string, trainable bool) (*Variable, error) {
 	h := g.Operation(name)
 	if h == nil || h.Type() != "VarHandleOp" {
 		return nil, fmt.Errorf("no variable %q in the base graph", name)
@@ -45,7 +47,7 @@ func existingVariable(g *tf.Graph, name string, trainable bool) (*Variable, erro
 	handle := h.Output(0)
 	var read tf.Output
 	for _, c := range handle.Consumers() {
-		if c.Op.Type() == "ReadVariableOp" {
+		if c.Op.Type() == "ReadVariableOp" && strings.HasPrefix(c.Op.Name(), scope) {
 			if read.Op != nil {
 				return nil, fmt.Errorf("variable %q is read twice; its gradient would be split", name)
 			}
@@ -53,7 +55,7 @@ func existingVariable(g *tf.Graph, name string, trainable bool) (*Variable, erro
 		}
 	}
 	if read.Op == nil {
-		return nil, fmt.Errorf("variable %q is never read", name)
+		return nil, fmt.Errorf("variable %q is never read under %q", name, scope)
 	}
 	shape, err := read.Shape().ToSlice()
 	if err != nil {

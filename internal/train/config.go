@@ -30,6 +30,13 @@ type Config struct {
 	Patience       int // early stopping on validation loss; 0: off
 	Augment        tfops.Augment
 
+	// Fine-tuning: after Epochs with the base frozen, FineTuneEpochs more train the backbone
+	// from layer FineTuneFrom on at FineTuneLR (BatchNorm statistics stay frozen).
+	FineTune       bool
+	FineTuneFrom   string
+	FineTuneEpochs int
+	FineTuneLR     float64
+
 	CacheDir string // bottleneck cache root; "" disables the on-disk cache
 	Device   string
 	Threads  tfops.SessionConfig
@@ -81,6 +88,8 @@ func (c *Config) Validate() error {
 		return bad("--patience %d: must be >= 0", c.Patience)
 	case c.Head != tfops.HeadGAP && c.Head != tfops.HeadFlatten:
 		return bad("--head %q: want %s or %s", c.Head, tfops.HeadGAP, tfops.HeadFlatten)
+	case c.FineTune && (c.FineTuneEpochs < 1 || c.FineTuneLR <= 0 || c.FineTuneFrom == ""):
+		return bad("--fine-tune needs --fine-tune-epochs >= 1, --fine-tune-lr > 0 and --fine-tune-from LAYER")
 	case c.Augment.Zoom < 0 || c.Augment.Zoom >= 1:
 		return bad("--augment-zoom %v: must be in [0, 1)", c.Augment.Zoom)
 	case c.Augment.Brightness < 0 || c.Augment.Brightness > 1:

@@ -67,8 +67,12 @@ func (t *trainer) close() {
 // identity is what a resumed run must share with the checkpoint it continues.
 func (t *trainer) identity() string {
 	c := t.cfg
-	return fmt.Sprintf("base=%s;size=%d;head=%s;classes=%s;batch=%d;seed=%d;train=%d;val=%d",
-		t.base.Fingerprint[:16], c.ImageSize, c.Head, strings.Join(t.data.classes, ","), c.BatchSize, c.Seed, len(t.data.train), len(t.data.val))
+	ft := "off"
+	if c.FineTune {
+		ft = fmt.Sprintf("from %s after %d epochs", c.FineTuneFrom, c.Epochs)
+	}
+	return fmt.Sprintf("base=%s;size=%d;head=%s;classes=%s;batch=%d;seed=%d;train=%d;val=%d;fine-tune=%s",
+		t.base.Fingerprint[:16], c.ImageSize, c.Head, strings.Join(t.data.classes, ","), c.BatchSize, c.Seed, len(t.data.train), len(t.data.val), ft)
 }
 
 func (t *trainer) prepare() error {
@@ -96,8 +100,16 @@ func (t *trainer) prepare() error {
 	if t.featDim, err = t.base.CheckImageSize(cfg.ImageSize); err != nil {
 		return err
 	}
+	var ftVars []string
+	if cfg.FineTune {
+		if ftVars, err = t.base.FineTuneVariables(cfg.FineTuneFrom); err != nil {
+			return fmt.Errorf("%w: --fine-tune-from: %w", ErrConfig, err)
+		}
+		log.Info("fine-tuning planned", "from", cfg.FineTuneFrom, "variables", len(ftVars), "epochs", cfg.FineTuneEpochs, "lr", cfg.FineTuneLR)
+	}
 	t.graph, err = tfops.BuildTrainGraph(t.base.Session.Graph(), t.base.Input, t.base.Features, tfops.HeadConfig{
 		Kind: cfg.Head, NumClasses: len(t.data.classes), Dropout: cfg.Dropout, LabelSmoothing: cfg.LabelSmoothing, Seed: cfg.Seed,
+		FineTune: ftVars, BackboneScope: savedmodel.BackboneScope,
 	})
 	if err != nil {
 		return err
@@ -159,6 +171,7 @@ func (t *trainer) configMap() map[string]any {
 		"image_size": c.ImageSize, "head": c.Head, "dropout": c.Dropout, "label_smoothing": c.LabelSmoothing,
 		"lr": c.LR, "batch_size": c.BatchSize, "epochs": c.Epochs, "seed": c.Seed, "patience": c.Patience,
 		"augment":   map[string]any{"flip": c.Augment.Flip, "zoom": c.Augment.Zoom, "brightness": c.Augment.Brightness},
+		"fine_tune": c.FineTune, "fine_tune_from": c.FineTuneFrom, "fine_tune_epochs": c.FineTuneEpochs, "fine_tune_lr": c.FineTuneLR,
 		"cache_dir": c.CacheDir, "device": c.Device, "intra_op_threads": c.Threads.IntraOpThreads, "inter_op_threads": c.Threads.InterOpThreads,
 	}
 }
@@ -176,12 +189,31 @@ func (t *trainer) loop(ctx context.Context) error {
 	log.Info("training", "device", t.device.Short(), "classes", len(t.data.classes), "train", len(t.data.train), "val", len(t.data.val),
 		"head", cfg.Head, "image_size", cfg.ImageSize, "batch", cfg.BatchSize, "epochs", cfg.Epochs, "cache", cfg.CacheDir != "" && !cfg.Augment.Enabled())
 	nBatches := (len(t.data.train) + cfg.BatchSize - 1) / cfg.BatchSize
-	for ; t.state.Epoch < cfg.Epochs; t.state.Epoch++ {
+	total := cfg.Epochs
+	if cfg.FineTune {
+		total += cfg.FineTuneEpochs
+	}
+	for ; t.state.Epoch < total; t.state.Epoch++ {
 		epoch := t.state.Epoch
+		fineTune := epoch >= cfg.Epochs
+		phase, lr := "frozen", cfg.LR
+		if fineTune {
+			phase, lr = "fine-tune", cfg.FineTuneLR
+		}
 		if cfg.Patience > 0 && t.state.Stale >= cfg.Patience {
-			t.metrics.StoppedEarly = true
-			log.Info("early stopping", "epochs_without_improvement", t.state.Stale, "best_epoch", t.state.BestEpoch)
-			break
+			if !cfg.FineTune || fineTune {
+				t.metrics.StoppedEarly = true
+				log.Info("early stopping", "epochs_without_improvement", t.state.Stale, "best_epoch", t.state.BestEpoch)
+				break
+			}
+			// Patience ends the frozen phase early; fine-tuning still runs.
+			log.Info("frozen phase stopped early; fine-tuning", "best_epoch", t.state.BestEpoch)
+			t.state.Epoch, epoch, fineTune, phase, lr = cfg.Epochs, cfg.Epochs, true, "fine-tune", cfg.FineTuneLR
+			t.state.Stale = 0
+		}
+		if fineTune && epoch == cfg.Epochs && t.state.Batch == 0 {
+			t.state.Stale = 0
+			log.Info("fine-tuning the backbone", "from", cfg.FineTuneFrom, "lr", lr, "epochs", cfg.FineTuneEpochs)
 		}
 		epochStart := time.Now()
 		order := pipeline.EpochOrder(len(t.data.train), cfg.Seed, epoch)
@@ -190,8 +222,8 @@ func (t *trainer) loop(ctx context.Context) error {
 			augEpoch = epoch
 		}
 		runCtx, cancel := context.WithCancel(context.Background())
-		batches := t.src.stream(runCtx, t.data.train, order, cfg.BatchSize, t.state.Batch, augEpoch, false)
-		prog := report.NewProgress(cfg.Progress, log, fmt.Sprintf("epoch %d/%d", epoch+1, cfg.Epochs), len(order), 10*time.Second)
+		batches := t.src.stream(runCtx, t.data.train, order, cfg.BatchSize, t.state.Batch, augEpoch, fineTune)
+		prog := report.NewProgress(cfg.Progress, log, fmt.Sprintf("epoch %d/%d (%s)", epoch+1, total, phase), len(order), 10*time.Second)
 		p := &t.state.Partial
 		interrupted := false
 		for r := range batches {
@@ -202,7 +234,7 @@ func (t *trainer) loop(ctx context.Context) error {
 			b := r.b
 			if b.n() > 0 {
 				loss, correct, err := t.graph.TrainStep(t.base.Session, t.stepBatch(b), tfops.StepOptions{
-					LR: cfg.LR, Dropout: cfg.Dropout, Seed: [2]int64{int64(cfg.Seed), int64(t.state.GlobalStep)},
+					LR: lr, Dropout: cfg.Dropout, Seed: [2]int64{int64(cfg.Seed), int64(t.state.GlobalStep)}, FineTune: fineTune,
 				})
 				if err != nil {
 					cancel()
@@ -235,13 +267,13 @@ func (t *trainer) loop(ctx context.Context) error {
 		if t.state.Batch < nBatches {
 			return fmt.Errorf("epoch %d ended after %d of %d batches", epoch+1, t.state.Batch, nBatches)
 		}
-		valLoss, valAcc, _, err := t.validate(ctx)
+		valLoss, valAcc, _, err := t.validate(fineTune)
 		if err != nil {
 			return err
 		}
-		m := EpochMetrics{Epoch: epoch + 1, Phase: "frozen", TrainLoss: p.LossSum / math.Max(1, float64(p.Seen)),
+		m := EpochMetrics{Epoch: epoch + 1, Phase: phase, TrainLoss: p.LossSum / math.Max(1, float64(p.Seen)),
 			TrainAcc: float64(p.Correct) / math.Max(1, float64(p.Seen)), ValLoss: valLoss, ValAcc: valAcc,
-			Seconds: p.Seconds, ImagesPerSec: float64(p.Seen) / math.Max(1e-9, p.Seconds), LR: cfg.LR}
+			Seconds: p.Seconds, ImagesPerSec: float64(p.Seen) / math.Max(1e-9, p.Seconds), LR: lr}
 		prog.Finish(fmt.Sprintf("loss %.4f acc %.4f val_loss %.4f val_acc %.4f", m.TrainLoss, m.TrainAcc, m.ValLoss, m.ValAcc))
 		log.Info("epoch done", "epoch", m.Epoch, "train_loss", round4(m.TrainLoss), "train_acc", round4(m.TrainAcc),
 			"val_loss", round4(m.ValLoss), "val_acc", round4(m.ValAcc), "seconds", round4(m.Seconds), "img_per_s", round4(m.ImagesPerSec))
@@ -274,8 +306,10 @@ func (t *trainer) stepBatch(b *batch) tfops.Batch {
 	return tfops.Batch{Features: b.features, FeatShape: t.featDim, Images: b.images, ImageSize: t.cfg.ImageSize, Labels: b.labels}
 }
 
-// validate runs the validation set through the model; it returns loss, accuracy and the confusion matrix.
-func (t *trainer) validate(ctx context.Context) (float64, float64, *report.Confusion, error) {
+// validate runs the validation set through the model; it returns loss, accuracy and the
+// confusion matrix. Once the backbone is being fine-tuned, cached features are stale, so
+// images go through the whole network.
+func (t *trainer) validate(throughBackbone bool) (float64, float64, *report.Confusion, error) {
 	cfg := t.cfg
 	order := make([]int, len(t.data.val))
 	for i := range order {
@@ -286,7 +320,7 @@ func (t *trainer) validate(ctx context.Context) (float64, float64, *report.Confu
 	conf := report.NewConfusion(t.data.classes)
 	nc := len(t.data.classes)
 	lossSum, seen := 0.0, 0
-	for r := range t.src.stream(runCtx, t.data.val, order, cfg.BatchSize, 0, -1, false) {
+	for r := range t.src.stream(runCtx, t.data.val, order, cfg.BatchSize, 0, -1, throughBackbone) {
 		if r.err != nil {
 			return 0, 0, nil, r.err
 		}
@@ -348,7 +382,7 @@ func (t *trainer) writeOutputs(conf *report.Confusion) error {
 
 // finish evaluates the final model on the validation set and writes the reports.
 func (t *trainer) finish() error {
-	_, _, conf, err := t.validate(context.Background())
+	_, _, conf, err := t.validate(t.cfg.FineTune)
 	if err != nil {
 		return err
 	}
