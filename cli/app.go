@@ -76,6 +76,8 @@ func newApp(stdout, stderr io.Writer) *ucli.App {
 			versionCommand(),
 			devicesCommand(),
 			trainCommand(),
+			exportCommand(),
+			predictCommand(),
 		},
 	}
 	for _, cmd := range app.Commands {

@@ -46,6 +46,9 @@ func trainFlags() []ucli.Flag {
 		&ucli.StringFlag{Name: "device", Value: "auto", EnvVars: []string{"TFFLOWERS_DEVICE"}, Usage: "auto, cpu, gpu, gpu:N or tpu"},
 		&ucli.StringFlag{Name: "out", Value: "runs/flowers", Usage: "output folder: metrics.json, curves.png, labels.txt, checkpoints/"},
 		&ucli.BoolFlag{Name: "resume", Usage: "continue the run in --out from its last checkpoint"},
+		&ucli.StringFlag{Name: "export", Usage: "after training, export a TF Serving SavedModel to BASE_DIR/<version>"},
+		&ucli.Int64Flag{Name: "version", Usage: "with --export: version number (default: one more than the highest)"},
+		&ucli.BoolFlag{Name: "force", Usage: "with --export: replace an existing --version"},
 	}
 	return append(flags, threadFlags()...)
 }
@@ -67,6 +70,9 @@ func trainCommand() *ucli.Command {
 			m := res.Metrics
 			fmt.Fprintf(c.App.Writer, "val_accuracy %.4f val_loss %.4f after %d epochs in %.1fs; outputs in %s\n",
 				m.FinalValAcc, m.FinalValLoss, len(m.Epochs), m.TotalSeconds, res.Out)
+			if res.ExportDir != "" {
+				fmt.Fprintf(c.App.Writer, "exported version %d to %s\n", res.ExportVersion, res.ExportDir)
+			}
 			return nil
 		},
 	}
@@ -79,6 +85,7 @@ func trainConfig(c *ucli.Context) (train.Config, error) {
 		Dropout: c.Float64("dropout"), LabelSmoothing: c.Float64("label-smoothing"), LR: c.Float64("lr"),
 		BatchSize: c.Int("batch-size"), Epochs: c.Int("epochs"), Seed: c.Uint64("seed"), Patience: c.Int("patience"),
 		Device: c.String("device"), Out: c.String("out"), Resume: c.Bool("resume"),
+		Export: c.String("export"), ExportVersion: c.Int64("version"), ExportForce: c.Bool("force"),
 		FineTune: c.Bool("fine-tune"), FineTuneFrom: c.String("fine-tune-from"), FineTuneEpochs: c.Int("fine-tune-epochs"), FineTuneLR: c.Float64("fine-tune-lr"),
 		Threads:  tfops.SessionConfig{IntraOpThreads: c.Int("intra-op-threads"), InterOpThreads: c.Int("inter-op-threads")},
 		Progress: c.App.ErrWriter,
@@ -124,7 +131,7 @@ func classify(err error) error {
 	for _, target := range []error{train.ErrConfig, pipeline.ErrNotDir, pipeline.ErrNoImages, pipeline.ErrEmptyClass,
 		pipeline.ErrSingleClass, pipeline.ErrImagesInRoot, pipeline.ErrUnreadable, pipeline.ErrCorruptRecord,
 		pipeline.ErrLabelRange, pipeline.ErrLabelsFile, pipeline.ErrBadSplit, pipeline.ErrClassMismatch,
-		savedmodel.ErrNotSavedModel, savedmodel.ErrNotBase, savedmodel.ErrImageSize, tfops.ErrNoDevice} {
+		savedmodel.ErrNotSavedModel, savedmodel.ErrNotBase, savedmodel.ErrImageSize, savedmodel.ErrVersionExists, tfops.ErrNoDevice} {
 		if errors.Is(err, target) {
 			return &UsageError{Err: err}
 		}

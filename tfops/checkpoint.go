@@ -13,6 +13,7 @@ import (
 type saver struct {
 	prefix  tf.Output // string scalar placeholder
 	save    *tf.Operation
+	saved   tf.Output // the prefix again, after save: a TF1 SaverDef's save_tensor_name
 	restore *tf.Operation
 	names   []string
 }
@@ -30,6 +31,7 @@ func buildSaver(s *op.Scope, vars []*Variable) *saver {
 	names := op.Const(s.SubScope("names"), sv.names)
 	shapeSlices := op.Const(s.SubScope("slices"), slices)
 	sv.save = op.SaveV2(s.SubScope("save"), sv.prefix, names, shapeSlices, tensors)
+	sv.saved = op.Identity(s.WithControlDependencies(sv.save).SubScope("save_control"), sv.prefix)
 	restored := op.RestoreV2(s.SubScope("restore"), sv.prefix, names, shapeSlices, dtypes)
 	assigns := make([]*tf.Operation, len(vars))
 	for i, v := range vars {
@@ -49,3 +51,5 @@ func (sv *saver) run(sess *Session, what string, target *tf.Operation, prefix st
 	}
 	return nil
 }
+
+func (sv *saver) saveOutput() tf.Output { return sv.saved }

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"runtime"
 	"runtime/debug"
+	"strings"
 
 	"github.com/galeone/tensorflow/tensorflow/go/op"
 )
@@ -26,7 +27,14 @@ type GraphError struct {
 	Err  error
 }
 
-func (e *GraphError) Error() string { return fmt.Sprintf("tfops: %s: %v", e.Step, e.Err) }
+func (e *GraphError) Error() string {
+	msg := e.Err.Error()
+	// The bindings append a Go stack trace to scope errors; it is noise for users.
+	if i := strings.Index(msg, " (Stacktrace:"); i >= 0 {
+		msg = msg[:i]
+	}
+	return fmt.Sprintf("tfops: %s: %s", e.Step, msg)
+}
 func (e *GraphError) Unwrap() error { return e.Err }
 
 // guard is the one panic boundary of the package: deferred at entry points, it turns a

@@ -22,7 +22,8 @@ type head struct {
 }
 
 // buildHead adds pooling (or flatten), dropout, dense and softmax on features [B,h,w,C].
-// dropoutRate is a scalar (0 at inference), dropSeed an int64[2] for the stateless mask.
+// dropoutRate is a scalar (0 at inference), dropSeed an int64[2] for the stateless mask;
+// a zero dropoutRate Output leaves dropout out.
 func buildHead(s *op.Scope, features tf.Output, kind string, numClasses int, dropoutRate, dropSeed tf.Output) (*head, error) {
 	shape, err := features.Shape().ToSlice()
 	if err != nil || len(shape) != 4 {
@@ -46,7 +47,9 @@ func buildHead(s *op.Scope, features tf.Output, kind string, numClasses int, dro
 	default:
 		return nil, fmt.Errorf("head %q unknown: want %q or %q", kind, HeadGAP, HeadFlatten)
 	}
-	x = dropout(s.SubScope("dropout"), x, dropoutRate, dropSeed)
+	if dropoutRate.Op != nil { // inference-only graphs (exports) have no dropout at all
+		x = dropout(s.SubScope("dropout"), x, dropoutRate, dropSeed)
+	}
 	h := &head{
 		kernel: newVariable(s, "dense/kernel", []int64{dim, int64(numClasses)}, true, glorotUniform(dim, int64(numClasses))),
 		bias:   newVariable(s, "dense/bias", []int64{int64(numClasses)}, true, zerosInit),
@@ -66,3 +69,7 @@ func dropout(s *op.Scope, x, rate, seed tf.Output) tf.Output {
 	mask := op.Floor(s, op.Add(s, u, keep))
 	return op.Mul(s.SubScope("scale"), op.Mul(s, x, mask), op.Reciprocal(s, keep))
 }
+
+// HeadVariables are the checkpoint keys of the head's weights (what an export needs from
+// a training checkpoint besides fine-tuned backbone weights).
+func HeadVariables() []string { return []string{"dense/kernel", "dense/bias"} }

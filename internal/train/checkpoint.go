@@ -38,7 +38,8 @@ type runState struct {
 	BestLoss   float64           `json:"best_val_loss"`
 	BestEpoch  int               `json:"best_epoch"`
 	Stale      int               `json:"epochs_without_improvement"`
-	Files      map[string]string `json:"files"` // name -> sha256
+	Files      map[string]string `json:"files"`     // name -> sha256
+	Variables  []string          `json:"variables"` // checkpoint keys
 }
 
 type epochTotals struct {

@@ -44,6 +44,10 @@ type Config struct {
 	Out    string
 	Resume bool
 
+	Export        string // BASE_DIR for a TF Serving export after training ("": none)
+	ExportVersion int64
+	ExportForce   bool
+
 	Progress io.Writer // where progress bars go (stderr)
 	Logger   *slog.Logger
 }

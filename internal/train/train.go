@@ -18,8 +18,10 @@ import (
 
 // Result summarizes a finished run.
 type Result struct {
-	Metrics *Metrics
-	Out     string
+	Metrics       *Metrics
+	Out           string
+	ExportDir     string
+	ExportVersion int64
 }
 
 // trainer is one run's state.
@@ -52,15 +54,27 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if err := t.finish(); err != nil {
 		return nil, err
 	}
-	return &Result{Metrics: t.metrics, Out: cfg.Out}, nil
+	res := &Result{Metrics: t.metrics, Out: cfg.Out}
+	if cfg.Export != "" {
+		t.close() // export opens its own sessions; free the training ones first
+		dir, version, err := Export(ExportConfig{Run: cfg.Out, ModelBasePath: cfg.Export, Version: cfg.ExportVersion, Force: cfg.ExportForce})
+		if err != nil {
+			return res, fmt.Errorf("training finished (outputs in %s) but the export failed: %w", cfg.Out, err)
+		}
+		res.ExportDir, res.ExportVersion = dir, version
+		cfg.Logger.Info("exported", "dir", dir, "version", version)
+	}
+	return res, nil
 }
 
 func (t *trainer) close() {
 	if t.src != nil && t.src.dec != nil {
 		t.src.dec.Close()
+		t.src.dec = nil
 	}
 	if t.base != nil {
 		t.base.Close()
+		t.base = nil
 	}
 }
 
@@ -177,6 +191,7 @@ func (t *trainer) configMap() map[string]any {
 }
 
 func (t *trainer) checkpoint() error {
+	t.state.Variables = t.graph.CheckpointNames()
 	dir, err := saveCheckpoint(t.cfg.Out, t.state, func(p string) error { return t.graph.Save(t.base.Session, p) })
 	if err == nil {
 		t.cfg.Logger.Debug("checkpoint saved", "dir", dir)

@@ -1,0 +1,83 @@
+package train
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/tfflowers/tfflowers/pipeline"
+	"github.com/tfflowers/tfflowers/savedmodel"
+	"github.com/tfflowers/tfflowers/tfops"
+)
+
+// ExportConfig exports a finished (or interrupted) run for TensorFlow Serving.
+type ExportConfig struct {
+	Run           string // the training --out folder
+	ModelBasePath string // BASE_DIR; the model goes to BASE_DIR/<version>
+	Version       int64  // 0: next
+	Force         bool
+	Base          string // override the base model folder recorded in the run
+}
+
+// Export writes the newest intact checkpoint of a run as a SavedModel version.
+func Export(cfg ExportConfig) (string, int64, error) {
+	raw, err := os.ReadFile(filepath.Join(cfg.Run, "metrics.json"))
+	if err != nil {
+		return "", 0, fmt.Errorf("%w: --checkpoint %s: no metrics.json; is it a tfflowers train --out folder?", ErrConfig, cfg.Run)
+	}
+	var m Metrics
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return "", 0, fmt.Errorf("--checkpoint %s: metrics.json: %w", cfg.Run, err)
+	}
+	labels, err := pipeline.ReadLabelsFile(filepath.Join(cfg.Run, "labels.txt"))
+	if err != nil {
+		return "", 0, fmt.Errorf("--checkpoint %s: %w", cfg.Run, err)
+	}
+	baseDir := cfg.Base
+	if baseDir == "" {
+		baseDir, _ = m.Config["base"].(string)
+	}
+	head, _ := m.Config["head"].(string)
+	size, _ := m.Config["image_size"].(float64)
+	var st *runState
+	var prefix string
+	for _, dir := range listCheckpoints(cfg.Run) {
+		s, err := readState(dir)
+		if err == nil {
+			err = verifyFiles(dir, s.Files)
+		}
+		if err == nil && len(s.Variables) > 0 {
+			st, prefix = s, filepath.Join(dir, checkpointName)
+			break
+		}
+	}
+	if st == nil {
+		return "", 0, fmt.Errorf("%w: --checkpoint %s holds no intact checkpoint", ErrConfig, cfg.Run)
+	}
+	base, err := savedmodel.LoadBase(baseDir, tfops.SessionConfig{CPUOnly: true})
+	if err != nil {
+		return "", 0, err
+	}
+	defer base.Close()
+	// The checkpoint also holds optimizer state; an export takes the weights only.
+	wanted := map[string]bool{}
+	for _, v := range base.Meta.Variables {
+		wanted[v.Name] = true
+	}
+	for _, n := range tfops.HeadVariables() {
+		wanted[n] = true
+	}
+	var weights []string
+	for _, n := range st.Variables {
+		if wanted[n] {
+			weights = append(weights, n)
+		}
+	}
+	return savedmodel.Export(savedmodel.ExportOptions{
+		ModelBasePath: cfg.ModelBasePath, Version: cfg.Version, Force: cfg.Force, Base: base,
+		Head: head, ImageSize: int(size), Labels: labels, Checkpoint: prefix, CheckpointVars: weights,
+		Info: map[string]any{"run": cfg.Run, "epochs": len(st.History), "global_step": st.GlobalStep,
+			"final_val_accuracy": m.FinalValAcc, "base_weights": base.Meta.Weights},
+	})
+}

@@ -1,0 +1,47 @@
+package savedmodel
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	gpb "github.com/galeone/tensorflow/tensorflow/go/core/framework/graph_go_proto"
+	pb "github.com/galeone/tensorflow/tensorflow/go/core/protobuf/for_core_protos_go_proto"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/tfflowers/tfflowers/tfops"
+)
+
+func mgGraph(mg *pb.MetaGraphDef) *gpb.GraphDef {
+	if mg.GraphDef == nil {
+		mg.GraphDef = &gpb.GraphDef{}
+	}
+	return mg.GraphDef
+}
+
+// graphDef returns the base's forward graph: its MetaGraph's GraphDef pruned to what the
+// feature tensor needs (no Saver, no initializers).
+func (b *Base) graphDef() ([]byte, error) {
+	raw, err := os.ReadFile(filepath.Join(b.Dir, "saved_model.pb"))
+	if err != nil {
+		return nil, fmt.Errorf("savedmodel: base %q: %w", b.Dir, err)
+	}
+	var sm pb.SavedModel
+	if err := proto.Unmarshal(raw, &sm); err != nil {
+		return nil, fmt.Errorf("savedmodel: base %q: %w: saved_model.pb: %v", b.Dir, ErrNotSavedModel, err)
+	}
+	for _, mg := range sm.MetaGraphs {
+		for _, tag := range mg.GetMetaInfoDef().GetTags() {
+			if tag != ServeTag {
+				continue
+			}
+			gd, err := proto.Marshal(mg.GraphDef)
+			if err != nil {
+				return nil, err
+			}
+			return tfops.PruneGraphDef(gd, strings.SplitN(b.Meta.FeatureTensor, ":", 2)[0])
+		}
+	}
+	return nil, fmt.Errorf("savedmodel: base %q: %w: no MetaGraph tagged %q", b.Dir, ErrNotBase, ServeTag)
+}

@@ -1,0 +1,169 @@
+package tfops
+
+import (
+	"fmt"
+	"strings"
+
+	tf "github.com/galeone/tensorflow/tensorflow/go"
+	avpb "github.com/galeone/tensorflow/tensorflow/go/core/framework/attr_value_go_proto"
+	gpb "github.com/galeone/tensorflow/tensorflow/go/core/framework/graph_go_proto"
+	ndpb "github.com/galeone/tensorflow/tensorflow/go/core/framework/node_def_go_proto"
+	tensorpb "github.com/galeone/tensorflow/tensorflow/go/core/framework/tensor_go_proto"
+	shapepb "github.com/galeone/tensorflow/tensorflow/go/core/framework/tensor_shape_go_proto"
+	typespb "github.com/galeone/tensorflow/tensorflow/go/core/framework/types_go_proto"
+	"google.golang.org/protobuf/proto"
+)
+
+// A few graphs are easier to state as GraphDef nodes than through the op wrappers: a
+// while loop needs a back edge (NextIteration -> Merge) that the builder API cannot add,
+// while GraphDef import can. These helpers write such nodes.
+
+type attrs map[string]*avpb.AttrValue
+
+func node(name, opType string, a attrs, inputs ...string) *ndpb.NodeDef {
+	return &ndpb.NodeDef{Name: name, Op: opType, Input: inputs, Attr: a}
+}
+
+func attrType(t typespb.DataType) *avpb.AttrValue {
+	return &avpb.AttrValue{Value: &avpb.AttrValue_Type{Type: t}}
+}
+func attrInt(i int64) *avpb.AttrValue { return &avpb.AttrValue{Value: &avpb.AttrValue_I{I: i}} }
+func attrBool(b bool) *avpb.AttrValue { return &avpb.AttrValue{Value: &avpb.AttrValue_B{B: b}} }
+func attrString(s string) *avpb.AttrValue {
+	return &avpb.AttrValue{Value: &avpb.AttrValue_S{S: []byte(s)}}
+}
+
+func attrShape(dims ...int64) *avpb.AttrValue {
+	sp := &shapepb.TensorShapeProto{}
+	for _, d := range dims {
+		sp.Dim = append(sp.Dim, &shapepb.TensorShapeProto_Dim{Size: d})
+	}
+	return &avpb.AttrValue{Value: &avpb.AttrValue_Shape{Shape: sp}}
+}
+
+func constInt32(name string, values []int32, scalar bool, ctrl ...string) *ndpb.NodeDef {
+	tp := &tensorpb.TensorProto{Dtype: typespb.DataType_DT_INT32, TensorShape: &shapepb.TensorShapeProto{}, IntVal: values}
+	if !scalar {
+		tp.TensorShape.Dim = []*shapepb.TensorShapeProto_Dim{{Size: int64(len(values))}}
+	}
+	return constNode(name, typespb.DataType_DT_INT32, tp, ctrl...)
+}
+
+func constNode(name string, dt typespb.DataType, tp *tensorpb.TensorProto, ctrl ...string) *ndpb.NodeDef {
+	in := make([]string, len(ctrl))
+	for i, c := range ctrl {
+		in[i] = "^" + c
+	}
+	return node(name, "Const", attrs{"dtype": attrType(dt), "value": {Value: &avpb.AttrValue_Tensor{Tensor: tp}}}, in...)
+}
+
+// decodeLoopGraphDef is a TF1 while loop that decodes a batch of encoded images
+// (string [n], node "bytes", mapped on import) into float32 [n,size,size,3] in 0..255
+// (node "exit_acc"), one image per iteration, with the same DecodeImage + bilinear
+// resize as the training pipeline. TF1 loops need no function library, so the exported
+// graph stays loadable by any TensorFlow 1.x/2.x runtime and TF Serving.
+func decodeLoopGraphDef(size int) ([]byte, error) {
+	const frame = "tfflowers_decode_images"
+	i32, f32, str, u8 := typespb.DataType_DT_INT32, typespb.DataType_DT_FLOAT, typespb.DataType_DT_STRING, typespb.DataType_DT_UINT8
+	s := int32(size)
+	enter := func(name, in string, t typespb.DataType, constant bool) *ndpb.NodeDef {
+		return node(name, "Enter", attrs{"T": attrType(t), "frame_name": attrString(frame), "is_constant": attrBool(constant), "parallel_iterations": attrInt(8)}, in)
+	}
+	nodes := []*ndpb.NodeDef{
+		node("bytes", "Placeholder", attrs{"dtype": attrType(str), "shape": attrShape(-1)}),
+		node("n", "Size", attrs{"T": attrType(str), "out_type": attrType(i32)}, "bytes"),
+		constInt32("zero_i", []int32{0}, true),
+		constInt32("side", []int32{s}, true),
+		constInt32("channels", []int32{3}, true),
+		node("acc_shape", "Pack", attrs{"N": attrInt(4), "T": attrType(i32), "axis": attrInt(0)}, "n", "side", "side", "channels"),
+		constNode("zero_f", f32, &tensorpb.TensorProto{Dtype: f32, TensorShape: &shapepb.TensorShapeProto{}, FloatVal: []float32{0}}),
+		node("acc0", "Fill", attrs{"T": attrType(f32), "index_type": attrType(i32)}, "acc_shape", "zero_f"),
+		enter("enter_i", "zero_i", i32, false),
+		enter("enter_acc", "acc0", f32, false),
+		enter("enter_bytes", "bytes", str, true),
+		enter("enter_n", "n", i32, true),
+		node("merge_i", "Merge", attrs{"T": attrType(i32), "N": attrInt(2)}, "enter_i", "next_i"),
+		node("merge_acc", "Merge", attrs{"T": attrType(f32), "N": attrInt(2)}, "enter_acc", "next_acc"),
+		node("less", "Less", attrs{"T": attrType(i32)}, "merge_i", "enter_n"),
+		node("cond", "LoopCond", nil, "less"),
+		node("switch_i", "Switch", attrs{"T": attrType(i32)}, "merge_i", "cond"),
+		node("switch_acc", "Switch", attrs{"T": attrType(f32)}, "merge_acc", "cond"),
+		node("exit_i", "Exit", attrs{"T": attrType(i32)}, "switch_i"),
+		node("exit_acc", "Exit", attrs{"T": attrType(f32)}, "switch_acc"),
+		node("body_i", "Identity", attrs{"T": attrType(i32)}, "switch_i:1"),
+		node("body_acc", "Identity", attrs{"T": attrType(f32)}, "switch_acc:1"),
+		// Constants inside the frame hang on the pivot by a control edge.
+		constInt32("axis0", []int32{0}, true, "body_i"),
+		constInt32("size", []int32{s, s}, false, "body_i"),
+		constInt32("index_shape", []int32{1, 1}, false, "body_i"),
+		constInt32("one", []int32{1}, true, "body_i"),
+		node("element", "GatherV2", attrs{"Tparams": attrType(str), "Tindices": attrType(i32), "Taxis": attrType(i32), "batch_dims": attrInt(0)}, "enter_bytes", "body_i", "axis0"),
+		node("decoded", "DecodeImage", attrs{"channels": attrInt(3), "dtype": attrType(u8), "expand_animations": attrBool(false)}, "element"),
+		node("batched", "ExpandDims", attrs{"T": attrType(u8), "Tdim": attrType(i32)}, "decoded", "axis0"),
+		node("resized", "ResizeBilinear", attrs{"T": attrType(u8), "align_corners": attrBool(false), "half_pixel_centers": attrBool(true)}, "batched", "size"),
+		node("index", "Reshape", attrs{"T": attrType(i32), "Tshape": attrType(i32)}, "body_i", "index_shape"),
+		node("acc_next", "TensorScatterUpdate", attrs{"T": attrType(f32), "Tindices": attrType(i32)}, "body_acc", "index", "resized"),
+		node("i_next", "AddV2", attrs{"T": attrType(i32)}, "body_i", "one"),
+		node("next_i", "NextIteration", attrs{"T": attrType(i32)}, "i_next"),
+		node("next_acc", "NextIteration", attrs{"T": attrType(f32)}, "acc_next"),
+	}
+	return proto.Marshal(&gpb.GraphDef{Node: nodes})
+}
+
+// PruneGraphDef keeps only the nodes that the given nodes depend on (data and control
+// inputs), dropping savers, initializers and anything else a SavedModel carries beside
+// the forward pass.
+func PruneGraphDef(def []byte, keep ...string) ([]byte, error) {
+	var gd gpb.GraphDef
+	if err := proto.Unmarshal(def, &gd); err != nil {
+		return nil, fmt.Errorf("tfops: parse GraphDef: %w", err)
+	}
+	byName := make(map[string]*ndpb.NodeDef, len(gd.Node))
+	for _, n := range gd.Node {
+		byName[n.Name] = n
+	}
+	seen := map[string]bool{}
+	stack := append([]string(nil), keep...)
+	for len(stack) > 0 {
+		name := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		if seen[name] {
+			continue
+		}
+		n, ok := byName[name]
+		if !ok {
+			return nil, fmt.Errorf("tfops: GraphDef has no node %q", name)
+		}
+		seen[name] = true
+		for _, in := range n.Input {
+			in = strings.TrimPrefix(in, "^")
+			if i := strings.IndexByte(in, ':'); i >= 0 {
+				in = in[:i]
+			}
+			stack = append(stack, in)
+		}
+	}
+	out := &gpb.GraphDef{Versions: gd.Versions, Library: gd.Library}
+	for _, n := range gd.Node {
+		if seen[n.Name] {
+			out.Node = append(out.Node, n)
+		}
+	}
+	return proto.Marshal(out)
+}
+
+// graphOutput finds tensor "op:idx" in g.
+func graphOutput(g *tf.Graph, name string) (tf.Output, error) {
+	opName, idx := name, 0
+	if i := strings.LastIndexByte(name, ':'); i >= 0 {
+		opName = name[:i]
+		if _, err := fmt.Sscan(name[i+1:], &idx); err != nil {
+			return tf.Output{}, fmt.Errorf("tfops: bad tensor name %q", name)
+		}
+	}
+	o := g.Operation(opName)
+	if o == nil || idx >= o.NumOutputs() {
+		return tf.Output{}, fmt.Errorf("tfops: no tensor %q in the graph", name)
+	}
+	return o.Output(idx), nil
+}
