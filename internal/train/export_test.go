@@ -1,0 +1,164 @@
+package train_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"math"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"testing"
+
+	"github.com/tfflowers/tfflowers/internal/tftest"
+	"github.com/tfflowers/tfflowers/internal/train"
+	"github.com/tfflowers/tfflowers/savedmodel"
+	"github.com/tfflowers/tfflowers/tfops"
+)
+
+// trainedScores recomputes, in process, what the trained model says about files: the
+// base, the training graph restored from the run's newest checkpoint, the training decoder.
+func trainedScores(t *testing.T, run, base string, size, classes int, files []string) [][]float32 {
+	t.Helper()
+	b, err := savedmodel.LoadBase(base, tfops.SessionConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	tg, err := tfops.BuildTrainGraph(b.Session.Graph(), b.Input, b.Features, tfops.HeadConfig{Kind: "gap", NumClasses: classes})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cks, _ := filepath.Glob(filepath.Join(run, "checkpoints", "step-*"))
+	sort.Strings(cks)
+	if err := tg.Restore(b.Session, filepath.Join(cks[len(cks)-1], "ckpt")); err != nil {
+		t.Fatal(err)
+	}
+	dec, err := tfops.NewImageDecoder(size, tfops.Augment{}, tfops.SessionConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dec.Close()
+	per := size * size * 3
+	imgs := make([]float32, len(files)*per)
+	for i, f := range files {
+		raw, _ := os.ReadFile(f)
+		if err := dec.Decode(raw, nil, imgs[i*per:(i+1)*per]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	probs, _, err := tg.Evaluate(b.Session, tfops.Batch{Images: imgs, ImageSize: size, Labels: make([]int64, len(files))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := make([][]float32, len(files))
+	for i := range out {
+		out[i] = probs[i*classes : (i+1)*classes]
+	}
+	return out
+}
+
+func maxDiff(a, b [][]float32) float64 {
+	d := 0.0
+	for i := range a {
+		for j := range a[i] {
+			d = math.Max(d, math.Abs(float64(a[i][j]-b[i][j])))
+		}
+	}
+	return d
+}
+
+func TestExportIsServableAndMatchesTraining(t *testing.T) {
+	if testing.Short() {
+		t.Skip("trains and exports; skipped with -short")
+	}
+	data := subset(t, 30)
+	cfg := baseConfig(t, data)
+	cfg.Export = filepath.Join(t.TempDir(), "models", "flowers")
+	res, err := train.Run(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.ExportVersion != 1 || res.ExportDir != filepath.Join(cfg.Export, "1") {
+		t.Fatalf("first export is version %d at %s, want 1", res.ExportVersion, res.ExportDir)
+	}
+	for _, f := range []string{"saved_model.pb", "variables/variables.index", "variables/variables.data-00000-of-00001", "assets/labels.txt"} {
+		if _, err := os.Stat(filepath.Join(res.ExportDir, f)); err != nil {
+			t.Fatalf("export lacks %s (TF Serving layout model_base_path/<int>/...): %v", f, err)
+		}
+	}
+	all, _ := filepath.Glob(filepath.Join(data, "*", "*.jpg"))
+	sort.Strings(all)
+	var files []string
+	for i := 0; i < len(all); i += 15 {
+		files = append(files, all[i])
+	}
+	want := trainedScores(t, cfg.Out, cfg.Base, cfg.ImageSize, 5, files)
+
+	// Reloaded in Go through the C API's SavedModel loader.
+	m, err := savedmodel.LoadExport(cfg.Export, tfops.SessionConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	raw := make([][]byte, len(files))
+	for i, f := range files {
+		raw[i], _ = os.ReadFile(f)
+	}
+	got, ids, classes, errs, err := m.Predict(context.Background(), raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range errs {
+		if errs[i] != nil {
+			t.Fatalf("image %s: %v", files[i], errs[i])
+		}
+		if classes[i] != m.Labels()[ids[i]] {
+			t.Fatalf("class %q does not match id %d", classes[i], ids[i])
+		}
+	}
+	d := maxDiff(want, got)
+	t.Logf("export vs in-process scores: max |diff| %.3g over %d images", d, len(files))
+	if d > 1e-5 {
+		t.Fatalf("exported model's scores differ from the trained model's by %.3g > 1e-5", d)
+	}
+	// A bad image among good ones fails alone.
+	_, _, _, errs, err = m.Predict(context.Background(), [][]byte{raw[0], []byte("not an image"), raw[1]})
+	if err != nil || errs[0] != nil || errs[1] == nil || errs[2] != nil {
+		t.Fatalf("mixed batch: err %v, per-image %v", err, errs)
+	}
+
+	// Reloaded by TensorFlow's Python loaders (saved_model_cli show/run, tf.saved_model.load).
+	out := tftest.RunPython(t, "verify_export.py", append([]string{"--model", res.ExportDir, "--size", strconv.Itoa(cfg.ImageSize)}, files...)...)
+	var py struct {
+		Scores  [][]float32 `json:"scores"`
+		Classes []string    `json:"classes"`
+	}
+	if err := json.Unmarshal([]byte(out), &py); err != nil {
+		t.Fatalf("verify_export.py output %q: %v", out, err)
+	}
+	d = maxDiff(want, py.Scores)
+	t.Logf("Python tf.saved_model.load vs in-process scores: max |diff| %.3g", d)
+	if d > 1e-5 {
+		t.Fatalf("Python-loaded scores differ by %.3g > 1e-5", d)
+	}
+
+	// Versions: the next export is 2; an existing version is refused without --force.
+	_, v, err := train.Export(train.ExportConfig{Run: cfg.Out, ModelBasePath: cfg.Export})
+	if err != nil || v != 2 {
+		t.Fatalf("second export: version %d, %v; want 2", v, err)
+	}
+	if _, _, err := train.Export(train.ExportConfig{Run: cfg.Out, ModelBasePath: cfg.Export, Version: 1}); !errors.Is(err, savedmodel.ErrVersionExists) {
+		t.Fatalf("export over version 1 returned %v, want ErrVersionExists", err)
+	}
+	if _, _, err := train.Export(train.ExportConfig{Run: cfg.Out, ModelBasePath: cfg.Export, Version: 1, Force: true}); err != nil {
+		t.Fatalf("--force export over version 1: %v", err)
+	}
+	entries, _ := os.ReadDir(cfg.Export)
+	for _, e := range entries {
+		if e.Name() != "1" && e.Name() != "2" {
+			t.Fatalf("export base path holds %q besides the versions", e.Name())
+		}
+	}
+}
