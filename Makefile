@@ -15,7 +15,7 @@ OUT ?= runs/flowers
 TRAIN_FLAGS ?=
 GOTEST_FLAGS ?= -count=1 -timeout 60m
 
-.PHONY: setup build base data run test vet fmt clean
+.PHONY: setup build base data run test vet fmt clean docker-check
 setup:
 	bash scripts/setup.sh
 
@@ -36,7 +36,14 @@ vet: setup
 	$(ENV) go vet ./...
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
 
-test: setup vet
+# The Docker image's build steps, run here because no Docker engine is available to CI.
+SHARED ?= $(if $(TFFLOWERS_SHARED),$(TFFLOWERS_SHARED),../shared)
+docker-check: setup
+	bash scripts/install_build_deps.sh
+	bash scripts/check_dockerfile.sh
+	TFFLOWERS_WEIGHTS=$(SHARED)/models/mobilenet_v2_1.0_224_imagenet_npy bash scripts/docker_build.sh build/docker-root
+
+test: setup vet docker-check
 	$(ENV) CGO_ENABLED=0 go test -count=1 ./pipeline/... ./internal/report/... ./internal/atomicfile/...
 	$(ENV) go test $(GOTEST_FLAGS) ./...
 

@@ -7,7 +7,8 @@
 #   4. the Go module's dependencies
 # A second run with nothing changed takes about a second. Everything it makes is git-ignored.
 #
-# Environment: PYTHON (interpreter for the venv, default python3), TFFLOWERS_TF_VERSION (force a version).
+# Environment: PYTHON (interpreter for the venv, default python3), TFFLOWERS_TF_VERSION (force a version),
+# TFFLOWERS_VARIANT=gpu (install tensorflow[and-cuda] instead of tensorflow-cpu, for GPU images).
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -29,8 +30,13 @@ case $pyver in 3.9|3.10|3.11|3.12) ;; *) die "$python is Python $pyver; tensorfl
 
 # --- 1. virtualenv with the pinned wheel --------------------------------------------------------
 want=${TFFLOWERS_TF_VERSION:-$preferred}
+case ${TFFLOWERS_VARIANT:-cpu} in
+  cpu) tfpackage=tensorflow-cpu ;;
+  gpu) tfpackage='tensorflow[and-cuda]' ;;
+  *) die "TFFLOWERS_VARIANT=${TFFLOWERS_VARIANT}: want cpu or gpu" ;;
+esac
 stamp=$venv/.tfflowers-installed
-req_hash=$(cat scripts/requirements.txt | sha256sum | cut -c1-16)
+req_hash=$( (cat scripts/requirements.txt; echo "$tfpackage") | sha256sum | cut -c1-16)
 if [ -f "$stamp" ] && grep -q "^req=$req_hash$" "$stamp"; then
   installed=$(sed -n 's/^tf=//p' "$stamp")
   say "venv ready (tensorflow-cpu $installed)"
@@ -39,7 +45,7 @@ else
   install_tf() {
     # requirements.txt pins the rest; the TF pin is passed separately so the fallback can swap it.
     "$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
-      "tensorflow-cpu==$1" -r scripts/requirements.txt
+      "$tfpackage==$1" -r scripts/requirements.txt
   }
   if install_tf "$want" 2>"$root/.tf-install.log"; then
     installed=$want
