@@ -34,7 +34,7 @@ func trainFlags() []ucli.Flag {
 		&ucli.IntFlag{Name: "epochs", Value: 10, Usage: "epochs with the base frozen"},
 		&ucli.Uint64Flag{Name: "seed", Value: 42, Usage: "seed for the split, order, initial weights and dropout"},
 		&ucli.IntFlag{Name: "patience", Usage: "stop after N epochs without a better validation loss (0: off)"},
-		&ucli.BoolFlag{Name: "augment", Usage: "random flips, zoom and brightness (disables the feature cache)"},
+		&ucli.BoolFlag{Name: "augment", Usage: "random flips, zoom and brightness (with --fine-tune: in the fine-tuning phase only; else the feature cache is off)"},
 		&ucli.Float64Flag{Name: "augment-zoom", Value: 0.2, Usage: "with --augment: crop away up to this fraction of each side"},
 		&ucli.Float64Flag{Name: "augment-brightness", Value: 0.1, Usage: "with --augment: brightness shift up to this fraction"},
 		&ucli.BoolFlag{Name: "fine-tune", Usage: "after --epochs, also train the top of the backbone (BatchNorm statistics stay frozen)"},
@@ -107,7 +107,9 @@ func trainConfig(c *ucli.Context) (train.Config, error) {
 		}
 		cfg.Classes = names
 	}
-	if !c.Bool("no-cache") && !cfg.Augment.Enabled() {
+	// Augmented steps run the backbone, so the cache only serves runs whose frozen phase is
+	// not augmented: no --augment, or --augment with --fine-tune (augmentation then applies to fine-tuning).
+	if !c.Bool("no-cache") && (!cfg.Augment.Enabled() || cfg.FineTune) {
 		cfg.CacheDir = c.String("cache-dir")
 		if cfg.CacheDir == "" {
 			dir, err := os.UserCacheDir()

@@ -202,7 +202,7 @@ func (t *trainer) checkpoint() error {
 func (t *trainer) loop(ctx context.Context) error {
 	cfg, log := t.cfg, t.cfg.Logger
 	log.Info("training", "device", t.device.Short(), "classes", len(t.data.classes), "train", len(t.data.train), "val", len(t.data.val),
-		"head", cfg.Head, "image_size", cfg.ImageSize, "batch", cfg.BatchSize, "epochs", cfg.Epochs, "cache", cfg.CacheDir != "" && !cfg.Augment.Enabled())
+		"head", cfg.Head, "image_size", cfg.ImageSize, "batch", cfg.BatchSize, "epochs", cfg.Epochs, "cache", cfg.CacheDir != "" && (!cfg.Augment.Enabled() || cfg.FineTune))
 	nBatches := (len(t.data.train) + cfg.BatchSize - 1) / cfg.BatchSize
 	total := cfg.Epochs
 	if cfg.FineTune {
@@ -233,7 +233,9 @@ func (t *trainer) loop(ctx context.Context) error {
 		epochStart := time.Now()
 		order := pipeline.EpochOrder(len(t.data.train), cfg.Seed, epoch)
 		augEpoch := -1
-		if cfg.Augment.Enabled() {
+		// With --fine-tune, the frozen phase trains on cached features and augmentation
+		// applies to the fine-tuning phase, which runs the backbone anyway.
+		if cfg.Augment.Enabled() && (fineTune || !cfg.FineTune) {
 			augEpoch = epoch
 		}
 		runCtx, cancel := context.WithCancel(context.Background())
