@@ -75,6 +75,9 @@ func NewImageDecoder(size int, aug Augment, cfg SessionConfig) (dec *ImageDecode
 
 // augmentOps crops a random box, resizes it, flips and shifts brightness, all with
 // stateless random ops so the result depends only on (seed, image).
+//
+// Every op gets its own sub-scope: the bindings name an op namespace/Type, so two ops of
+// one type in one scope would collide (SubScope names are made unique, op names are not).
 func augmentOps(s *op.Scope, img tf.Output, seed tf.Output, size int, aug Augment) tf.Output {
 	rnd := op.StatelessRandomUniform(s.SubScope("uniform"), op.Const(s.SubScope("n"), []int32{5}), seed)
 	at := func(i int64) tf.Output {
@@ -82,25 +85,25 @@ func augmentOps(s *op.Scope, img tf.Output, seed tf.Output, size int, aug Augmen
 	}
 	f32 := func(v float64) tf.Output { return op.Const(s.SubScope("c"), float32(v)) }
 	// Box [y1, x1, y2, x2] in relative coordinates: side = 1 - zoom*u, offset uniform in the slack.
-	sideY := op.Sub(s, f32(1), op.Mul(s, f32(aug.Zoom), at(0)))
-	sideX := op.Sub(s, f32(1), op.Mul(s, f32(aug.Zoom), at(1)))
-	y1 := op.Mul(s, op.Sub(s, f32(1), sideY), at(2))
-	x1 := op.Mul(s, op.Sub(s, f32(1), sideX), at(3))
-	box := op.Pack(s.SubScope("box"), []tf.Output{y1, x1, op.Add(s, y1, sideY), op.Add(s, x1, sideX)})
-	batched := op.ExpandDims(s, op.Cast(s, img, tf.Float), op.Const(s.SubScope("axis"), int32(0)))
-	crop := op.CropAndResize(s.SubScope("crop"), batched, op.ExpandDims(s, box, op.Const(s.SubScope("axis"), int32(0))),
+	sideY := op.Sub(s.SubScope("sub"), f32(1), op.Mul(s.SubScope("mul"), f32(aug.Zoom), at(0)))
+	sideX := op.Sub(s.SubScope("sub"), f32(1), op.Mul(s.SubScope("mul"), f32(aug.Zoom), at(1)))
+	y1 := op.Mul(s.SubScope("mul"), op.Sub(s.SubScope("sub"), f32(1), sideY), at(2))
+	x1 := op.Mul(s.SubScope("mul"), op.Sub(s.SubScope("sub"), f32(1), sideX), at(3))
+	box := op.Pack(s.SubScope("box"), []tf.Output{y1, x1, op.Add(s.SubScope("add"), y1, sideY), op.Add(s.SubScope("add"), x1, sideX)})
+	batched := op.ExpandDims(s.SubScope("expanddims"), op.Cast(s.SubScope("cast"), img, tf.Float), op.Const(s.SubScope("axis"), int32(0)))
+	crop := op.CropAndResize(s.SubScope("crop"), batched, op.ExpandDims(s.SubScope("expanddims"), box, op.Const(s.SubScope("axis"), int32(0))),
 		op.Const(s.SubScope("boxind"), []int32{0}), op.Const(s.SubScope("size"), []int32{int32(size), int32(size)}))
-	out := op.Squeeze(s, crop, op.SqueezeAxis([]int64{0}))
+	out := op.Squeeze(s.SubScope("squeeze"), crop, op.SqueezeAxis([]int64{0}))
 	if aug.Flip {
 		flipped := op.ReverseV2(s.SubScope("flip"), out, op.Const(s.SubScope("axis"), []int32{1}))
 		// out*(1-f) + flipped*f with f in {0,1}: a scalar condition without control flow.
-		f := op.Cast(s, op.Less(s, at(4), f32(0.5)), tf.Float)
-		out = op.Add(s.SubScope("maybe_flip"), op.Mul(s, out, op.Sub(s, f32(1), f)), op.Mul(s, flipped, f))
+		f := op.Cast(s.SubScope("cast"), op.Less(s.SubScope("less"), at(4), f32(0.5)), tf.Float)
+		out = op.Add(s.SubScope("maybe_flip"), op.Mul(s.SubScope("mul"), out, op.Sub(s.SubScope("sub"), f32(1), f)), op.Mul(s.SubScope("mul"), flipped, f))
 	}
 	if aug.Brightness > 0 {
 		// Reuse draw 0 scaled to [-b, b]*255; independent enough for augmentation purposes and keeps one RNG call.
-		delta := op.Mul(s, op.Sub(s, op.Mul(s, at(0), f32(2)), f32(1)), f32(aug.Brightness*255))
-		out = op.ClipByValue(s.SubScope("clip"), op.Add(s, out, delta), f32(0), f32(255))
+		delta := op.Mul(s.SubScope("mul"), op.Sub(s.SubScope("sub"), op.Mul(s.SubScope("mul"), at(0), f32(2)), f32(1)), f32(aug.Brightness*255))
+		out = op.ClipByValue(s.SubScope("clip"), op.Add(s.SubScope("add"), out, delta), f32(0), f32(255))
 	}
 	return out
 }
