@@ -24,10 +24,18 @@ type head struct {
 // buildHead adds pooling (or flatten), dropout, dense and softmax on features [B,h,w,C].
 // dropoutRate is a scalar (0 at inference), dropSeed an int64[2] for the stateless mask;
 // a zero dropoutRate Output leaves dropout out.
-func buildHead(s *op.Scope, features tf.Output, kind string, numClasses int, dropoutRate, dropSeed tf.Output) (*head, error) {
-	shape, err := features.Shape().ToSlice()
-	if err != nil || len(shape) != 4 {
+// featShape [h,w,C] fills in what the graph leaves unknown (a base with a dynamic input
+// size): the caller knows it from the image size it feeds.
+func buildHead(s *op.Scope, features tf.Output, featShape []int64, kind string, numClasses int, dropoutRate, dropSeed tf.Output) (*head, error) {
+	if features.Shape().NumDimensions() != 4 {
 		return nil, fmt.Errorf("%w: backbone features must be rank 4 [batch,h,w,channels], got %v", ErrShape, features.Shape())
+	}
+	shape := make([]int64, 4)
+	for i := range shape {
+		shape[i] = features.Shape().Size(i)
+		if i > 0 && shape[i] < 0 && len(featShape) == 3 {
+			shape[i] = featShape[i-1]
+		}
 	}
 	var x tf.Output
 	var dim int64
@@ -40,7 +48,7 @@ func buildHead(s *op.Scope, features tf.Output, kind string, numClasses int, dro
 		x = op.Mean(s.SubScope("global_average_pooling"), features, op.Const(s.SubScope("spatial_axes"), []int32{1, 2}))
 	case HeadFlatten:
 		if shape[1] < 0 || shape[2] < 0 || shape[3] < 0 {
-			return nil, fmt.Errorf("%w: flatten needs a static feature shape, got %v (export the base with a fixed size)", ErrShape, features.Shape())
+			return nil, fmt.Errorf("%w: flatten needs the feature shape, got %v", ErrShape, features.Shape())
 		}
 		dim = shape[1] * shape[2] * shape[3]
 		x = op.Reshape(s.SubScope("flatten"), features, op.Const(s.SubScope("flat_shape"), []int64{-1, dim}))

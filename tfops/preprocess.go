@@ -5,11 +5,13 @@ import (
 
 	tf "github.com/galeone/tensorflow/tensorflow/go"
 	"github.com/galeone/tensorflow/tensorflow/go/op"
+
+	"github.com/tfflowers/tfflowers/pipeline"
 )
 
 // Preprocessing describes how an encoded image becomes a model input; it is part of the
 // feature-cache key, so any change to the graph below must change this string.
-const Preprocessing = "decode_image(rgb);resize_bilinear(half_pixel);x/127.5-1"
+const Preprocessing = "decode_image(rgb);exif_orientation;jpeg_scale(max_pixels=16777216);resize_bilinear(half_pixel);x/127.5-1"
 
 // Augment selects the random augmentations applied while training.
 type Augment struct {
@@ -36,14 +38,25 @@ func normalize(s *op.Scope, pixels tf.Output) tf.Output {
 
 // ImageDecoder turns encoded images into preprocessed model inputs on its own session.
 // Decode is safe for concurrent use; the data pipeline calls it from several goroutines.
+//
+// Before anything is decoded, the image's header is read in Go (pipeline.InspectImage):
+// images whose pixels would exceed pipeline.MaxDecodedPixels are refused, except JPEGs,
+// which are decoded at 1/2, 1/4 or 1/8 scale instead (DecodeJpeg's ratio); the EXIF
+// orientation is fed to the graph, which transposes and flips the decoded pixels so that
+// the image is upright, as photo viewers show it, before resizing and augmentation.
 type ImageDecoder struct {
-	size     int
-	sess     *Session
-	contents tf.Output
-	seed     tf.Output // int64 [2], seeds the stateless random augmentations
-	plain    tf.Output
-	augm     tf.Output // zero Output when augmentation is off
+	size        int
+	sess        *Session
+	contents    tf.Output
+	orientation tf.Output // int32 scalar, EXIF orientation 1..8 (default 1)
+	seed        tf.Output // int64 [2], seeds the stateless random augmentations
+	plain       [4]tf.Output
+	augm        [4]tf.Output // zero Outputs when augmentation is off
 }
+
+// decodeScales are the JPEG scale denominators the decoder has a path for, indexed
+// like ImageDecoder.plain.
+var decodeScales = [4]int{1, 2, 4, 8}
 
 // NewImageDecoder builds the decode graph for images of size x size.
 func NewImageDecoder(size int, aug Augment, cfg SessionConfig) (dec *ImageDecoder, err error) {
@@ -54,11 +67,23 @@ func NewImageDecoder(size int, aug Augment, cfg SessionConfig) (dec *ImageDecode
 	defer guard("build image decoder", s, &err)
 	d := &ImageDecoder{size: size}
 	d.contents = op.Placeholder(s.SubScope("contents"), tf.String, op.PlaceholderShape(tf.ScalarShape()))
-	img := op.DecodeImage(s.SubScope("decode"), d.contents, op.DecodeImageChannels(3), op.DecodeImageExpandAnimations(false))
-	d.plain = normalize(s.SubScope("plain"), resizeTo(s.SubScope("plain"), img, size))
+	d.orientation = op.PlaceholderWithDefault(s.SubScope("orientation"), op.Const(s.SubScope("upright"), int32(1)), tf.ScalarShape())
 	if aug.Enabled() {
 		d.seed = op.Placeholder(s.SubScope("seed"), tf.Int64, op.PlaceholderShape(tf.MakeShape(2)))
-		d.augm = normalize(s.SubScope("augmented"), augmentOps(s.SubScope("augment"), img, d.seed, size, aug))
+	}
+	for i, r := range decodeScales {
+		ss := s.SubScope(fmt.Sprintf("scale%d", r))
+		var img tf.Output
+		if r == 1 {
+			img = op.DecodeImage(ss.SubScope("decode"), d.contents, op.DecodeImageChannels(3), op.DecodeImageExpandAnimations(false))
+		} else {
+			img = op.DecodeJpeg(ss.SubScope("decode"), d.contents, op.DecodeJpegChannels(3), op.DecodeJpegRatio(int64(r)))
+		}
+		img = OrientImage(ss.SubScope("orient"), img, d.orientation)
+		d.plain[i] = normalize(ss.SubScope("plain"), resizeTo(ss.SubScope("plain"), img, size))
+		if aug.Enabled() {
+			d.augm[i] = normalize(ss.SubScope("augmented"), augmentOps(ss.SubScope("augment"), img, d.seed, size, aug))
+		}
 	}
 	g, ferr := s.Finalize()
 	if ferr != nil {
@@ -71,6 +96,29 @@ func NewImageDecoder(size int, aug Augment, cfg SessionConfig) (dec *ImageDecode
 		return nil, err
 	}
 	return d, nil
+}
+
+// OrientImage applies an EXIF orientation (int32 scalar, 1..8) to a decoded [h,w,c]
+// image without control flow: a transpose whose permutation is looked up by orientation
+// (identity for 1-4, swap of rows and columns for 5-8), then a ReverseV2 over the axes
+// the orientation flips. Values outside 1..8 must not be fed.
+func OrientImage(s *op.Scope, img, orientation tf.Output) tf.Output {
+	// Index 0 is unused; EXIF orientation o maps to (transpose, flip rows, flip columns):
+	// 1 (),  2 flip cols,  3 flip both (180°),  4 flip rows,
+	// 5 transpose,  6 transpose+flip cols (90° CW),  7 transpose+flip both,  8 transpose+flip rows (90° CCW).
+	transpose := op.Const(s.SubScope("transpose_table"), []int32{0, 0, 0, 0, 0, 1, 1, 1, 1})
+	flipRows := op.Const(s.SubScope("flip_rows_table"), []bool{false, false, false, true, true, false, false, true, true})
+	flipCols := op.Const(s.SubScope("flip_cols_table"), []bool{false, false, true, true, false, false, true, true, false})
+	perms := op.Const(s.SubScope("perms"), [][]int32{{0, 1, 2}, {1, 0, 2}})
+	axis0 := op.Const(s.SubScope("axis0"), int32(0))
+	pick := func(name string, table tf.Output) tf.Output {
+		return op.GatherV2(s.SubScope(name), table, orientation, axis0)
+	}
+	perm := op.GatherV2(s.SubScope("perm"), perms, pick("pick_transpose", transpose), axis0)
+	out := op.Transpose(s.SubScope("transpose"), img, perm)
+	mask := op.Pack(s.SubScope("flip_mask"), []tf.Output{pick("pick_rows", flipRows), pick("pick_cols", flipCols), op.Const(s.SubScope("no"), false)})
+	axes := op.Reshape(s.SubScope("flip_axes"), op.Where(s.SubScope("where"), mask), op.Const(s.SubScope("flat"), []int32{-1}))
+	return op.ReverseV2(s.SubScope("flip"), out, axes)
 }
 
 // augmentOps crops a random box, resizes it, flips and shifts brightness, all with
@@ -113,20 +161,39 @@ func (d *ImageDecoder) Size() int { return d.size }
 
 // Decode decodes one encoded image into dst ([size*size*3] floats, preprocessed).
 // With seed non-nil and augmentation configured, the image is augmented with that seed.
+// Images over pipeline.MaxDecodedPixels that cannot be decoded at reduced scale fail
+// with an error wrapping ErrDecode and pipeline.ErrImageTooLarge, before any decoding.
 func (d *ImageDecoder) Decode(data []byte, seed *[2]int64, dst []float32) error {
+	scale, orientation := 0, int32(1)
+	if h, err := pipeline.InspectImage(data); err == nil {
+		r, err := h.DecodeScale()
+		if err != nil {
+			return fmt.Errorf("%w: %w", ErrDecode, err)
+		}
+		for i, v := range decodeScales {
+			if v == r {
+				scale = i
+			}
+		}
+		orientation = int32(h.Orientation)
+	} // else: a header the Go parser cannot read; DecodeImage judges the file
 	in, err := tf.NewTensor(string(data))
 	if err != nil {
 		return fmt.Errorf("tfops: image bytes tensor: %w", err)
 	}
-	feeds := map[tf.Output]*tf.Tensor{d.contents: in}
-	fetch := d.plain
-	if seed != nil && d.augm.Op != nil {
+	ot, err := tf.NewTensor(orientation)
+	if err != nil {
+		return err
+	}
+	feeds := map[tf.Output]*tf.Tensor{d.contents: in, d.orientation: ot}
+	fetch := d.plain[scale]
+	if seed != nil && d.augm[scale].Op != nil {
 		st, err := tf.NewTensor(seed[:])
 		if err != nil {
 			return err
 		}
 		feeds[d.seed] = st
-		fetch = d.augm
+		fetch = d.augm[scale]
 	}
 	out, err := d.sess.Run("decode image", feeds, []tf.Output{fetch}, nil)
 	if err != nil {

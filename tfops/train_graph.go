@@ -11,7 +11,8 @@ import (
 
 // HeadConfig configures the classifier trained on top of the backbone.
 type HeadConfig struct {
-	Kind           string // HeadGAP or HeadFlatten
+	Kind           string  // HeadGAP or HeadFlatten
+	FeatureShape   []int64 // [h,w,C] of the features fed; needed by flatten when the base's size is dynamic
 	NumClasses     int
 	Dropout        float64
 	LabelSmoothing float64
@@ -76,7 +77,7 @@ func BuildTrainGraph(g *tf.Graph, input, features tf.Output, cfg HeadConfig) (tg
 	t.Dropout = op.PlaceholderWithDefault(s.SubScope("dropout_rate"), op.Const(s.SubScope("no_dropout"), float32(0)), tf.ScalarShape())
 	t.DropSeed = op.PlaceholderWithDefault(s.SubScope("dropout_seed"), op.Const(s.SubScope("seed0"), []int64{0, 0}), tf.MakeShape(2))
 
-	h, err := buildHead(root.SubScope("head"), features, cfg.Kind, cfg.NumClasses, t.Dropout, t.DropSeed)
+	h, err := buildHead(root.SubScope("head"), features, cfg.FeatureShape, cfg.Kind, cfg.NumClasses, t.Dropout, t.DropSeed)
 	if err != nil {
 		return nil, err
 	}

@@ -162,3 +162,27 @@ func TestExportIsServableAndMatchesTraining(t *testing.T) {
 		}
 	}
 }
+
+// TestFlattenHeadOnDynamicBase trains and exports the codelab's Flatten head on the
+// dynamic-size base: the feature shape comes from --image-size.
+func TestFlattenHeadOnDynamicBase(t *testing.T) {
+	if testing.Short() {
+		t.Skip("trains; skipped with -short")
+	}
+	cfg := baseConfig(t, subset(t, 12))
+	cfg.Head, cfg.Dropout, cfg.Epochs, cfg.ImageSize = "flatten", 0, 2, 96
+	cfg.Export = filepath.Join(t.TempDir(), "flat")
+	res, err := train.Run(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := savedmodel.LoadExport(res.ExportDir, tfops.SessionConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	scores, _, _, err := m.PredictPixels(context.Background(), [][]float32{make([]float32, 96*96*3)})
+	if err != nil || len(scores) != 1 || len(scores[0]) != 5 {
+		t.Fatalf("flatten export predict: %v %v", scores, err)
+	}
+}

@@ -122,7 +122,7 @@ func (t *trainer) prepare() error {
 		log.Info("fine-tuning planned", "from", cfg.FineTuneFrom, "variables", len(ftVars), "epochs", cfg.FineTuneEpochs, "lr", cfg.FineTuneLR)
 	}
 	t.graph, err = tfops.BuildTrainGraph(t.base.Session.Graph(), t.base.Input, t.base.Features, tfops.HeadConfig{
-		Kind: cfg.Head, NumClasses: len(t.data.classes), Dropout: cfg.Dropout, LabelSmoothing: cfg.LabelSmoothing, Seed: cfg.Seed,
+		Kind: cfg.Head, FeatureShape: t.featDim, NumClasses: len(t.data.classes), Dropout: cfg.Dropout, LabelSmoothing: cfg.LabelSmoothing, Seed: cfg.Seed,
 		FineTune: ftVars, BackboneScope: savedmodel.BackboneScope,
 	})
 	if err != nil {
