@@ -78,6 +78,8 @@ func newApp(stdout, stderr io.Writer) *ucli.App {
 			trainCommand(),
 			exportCommand(),
 			predictCommand(),
+			batchCommand(),
+			serveCommand(),
 		},
 	}
 	for _, cmd := range app.Commands {

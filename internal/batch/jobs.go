@@ -1,0 +1,616 @@
+package batch
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+// ErrInvalid wraps every problem with the jobs file itself (exit code 2 in the CLI).
+var ErrInvalid = errors.New("invalid jobs file")
+
+// Kind is the type of a train flag's value.
+type Kind int
+
+// Flag value kinds.
+const (
+	String Kind = iota
+	Int
+	Uint
+	Float
+	Bool
+	List // a repeatable flag: one value or a list of values
+)
+
+// Flag describes one `tfflowers train` flag that a jobs file may set.
+type Flag struct {
+	Kind Kind
+	Path bool // relative values are resolved against the jobs file's folder
+}
+
+// reserved are train flags that the batch sets itself.
+var reserved = map[string]string{
+	"out":    "each job's --out is ROOT/NAME/run; set the batch root with the top-level out: or --out",
+	"resume": "the batch passes --resume itself when a job's run folder holds checkpoints",
+}
+
+// Job is one expanded job of a jobs file.
+type Job struct {
+	Name string `json:"name"`
+	// Params are the job's own settings: its grid point or the keys of its jobs: entry.
+	// Generated names come from them, and the summary shows them.
+	Params map[string]any `json:"params"`
+	// Flags are the defaults merged with Params, values as written in the file.
+	Flags map[string]any `json:"flags"`
+	// Args are the train flags passed to the child (paths resolved), without
+	// --out, --cache-dir and --resume, which the batch adds.
+	Args []string `json:"args"`
+	// CacheDir is the job's own cache-dir flag, if it sets one (resolved).
+	CacheDir string `json:"-"`
+}
+
+// Plan is a loaded, validated jobs file.
+type Plan struct {
+	File     string // absolute path of the jobs file
+	Root     string // absolute batch root from the file's out: ("" if absent)
+	CacheDir string // absolute shared cache dir from the file's cache_dir: ("" if absent)
+	Jobs     []Job
+}
+
+// problems collects validation errors with their line numbers.
+type problems struct {
+	file string
+	list []string
+}
+
+func (p *problems) add(n *yaml.Node, format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	if n != nil && n.Line > 0 {
+		msg = fmt.Sprintf("line %d: %s", n.Line, msg)
+	}
+	p.list = append(p.list, msg)
+}
+
+func (p *problems) err() error {
+	switch len(p.list) {
+	case 0:
+		return nil
+	case 1:
+		return fmt.Errorf("%w %s: %s", ErrInvalid, p.file, p.list[0])
+	}
+	return fmt.Errorf("%w %s: %d problems:\n  %s", ErrInvalid, p.file, len(p.list), strings.Join(p.list, "\n  "))
+}
+
+// Load reads and validates a jobs file (.yaml, .yml or .json):
+//
+//	out: runs/sweep          # batch root, relative to the jobs file
+//	cache_dir: ...           # optional shared feature cache (default ROOT/.feature-cache)
+//	defaults: {FLAG: VALUE}  # any `tfflowers train` flag name without -- (data, base, epochs, ...)
+//	grid: {FLAG: [V1, V2]}   # optional cartesian product; names like head-gap_lr-0.001
+//	jobs:                    # optional explicit jobs, merged over defaults
+//	  - {name: codelab, head: flatten, dropout: 0}
+//
+// The jobs are the grid's points followed by the explicit jobs. Flag names may use _ for -.
+// Path flags (data, base, val-dir, labels, tfrecords, cache-dir, export) are resolved
+// against the jobs file's folder. flags lists the train flags; every problem is reported,
+// wrapped in ErrInvalid, with the file and line.
+func Load(path string, flags map[string]Flag) (*Plan, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("%w %s: %v", ErrInvalid, path, err)
+	}
+	raw, err := os.ReadFile(abs)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	root, err := parse(path, raw)
+	if err != nil {
+		return nil, err
+	}
+	l := &loader{p: &problems{file: path}, flags: flags, dir: filepath.Dir(abs)}
+	plan := l.load(root)
+	if err := l.p.err(); err != nil {
+		return nil, err
+	}
+	plan.File = abs
+	return plan, nil
+}
+
+// parse returns the document's root node. JSON is checked with encoding/json first (YAML
+// would accept more), then read through yaml.v3, which keeps line numbers.
+func parse(path string, raw []byte) (*yaml.Node, error) {
+	switch strings.ToLower(filepath.Ext(path)) {
+	case ".json":
+		var v any
+		if err := json.Unmarshal(raw, &v); err != nil {
+			var se *json.SyntaxError
+			if errors.As(err, &se) {
+				line := 1 + strings.Count(string(raw[:min(int(se.Offset), len(raw))]), "\n")
+				return nil, fmt.Errorf("%w %s: line %d: %v", ErrInvalid, path, line, err)
+			}
+			return nil, fmt.Errorf("%w %s: %v", ErrInvalid, path, err)
+		}
+		// JSON may be indented with tabs, which YAML forbids: they are whitespace
+		// outside strings in JSON, and a tab inside a JSON string is always escaped.
+		raw = []byte(strings.ReplaceAll(string(raw), "\t", " "))
+	case ".yaml", ".yml":
+	default:
+		return nil, fmt.Errorf("%w %s: want a .yaml, .yml or .json file", ErrInvalid, path)
+	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(raw, &doc); err != nil {
+		return nil, fmt.Errorf("%w %s: %v", ErrInvalid, path, err)
+	}
+	if doc.Kind == 0 || len(doc.Content) == 0 {
+		return nil, fmt.Errorf("%w %s: the file is empty; want out:, defaults:, grid: and/or jobs:", ErrInvalid, path)
+	}
+	return doc.Content[0], nil
+}
+
+type loader struct {
+	p     *problems
+	flags map[string]Flag
+	dir   string
+}
+
+// param is one flag setting.
+type param struct {
+	key  string
+	node *yaml.Node
+	raw  any      // the value, typed, for the JSON outputs
+	text string   // the value as written, for job names
+	args []string // values passed to the child
+}
+
+func deref(n *yaml.Node) *yaml.Node {
+	for n != nil && n.Kind == yaml.AliasNode {
+		n = n.Alias
+	}
+	return n
+}
+
+// pairs returns a mapping's keys and values, reporting duplicate keys.
+func (l *loader) pairs(n *yaml.Node, what string) ([]*yaml.Node, []*yaml.Node) {
+	n = deref(n)
+	if n == nil || n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
+		return nil, nil
+	}
+	if n.Kind != yaml.MappingNode {
+		l.p.add(n, "%s: want a mapping (key: value lines)", what)
+		return nil, nil
+	}
+	var keys, vals []*yaml.Node
+	seen := map[string]int{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := deref(n.Content[i]), n.Content[i+1]
+		if k.Kind != yaml.ScalarNode {
+			l.p.add(k, "%s: keys must be plain names", what)
+			continue
+		}
+		norm := normKey(k.Value)
+		if first, ok := seen[norm]; ok {
+			l.p.add(k, "%s: %q given twice (first at line %d)", what, k.Value, first)
+			continue
+		}
+		seen[norm] = k.Line
+		keys, vals = append(keys, k), append(vals, v)
+	}
+	return keys, vals
+}
+
+// normKey lets image_size stand for image-size.
+func normKey(k string) string { return strings.ReplaceAll(strings.TrimPrefix(k, "--"), "_", "-") }
+
+func (l *loader) load(root *yaml.Node) *Plan {
+	plan := &Plan{}
+	var defaults, grid, jobs *yaml.Node
+	if deref(root).Kind != yaml.MappingNode {
+		l.p.add(root, "want a mapping with out:, defaults:, grid: and/or jobs:")
+		return plan
+	}
+	keys, vals := l.pairs(root, "top level")
+	for i, k := range keys {
+		v := deref(vals[i])
+		switch normKey(k.Value) {
+		case "out":
+			plan.Root = l.pathValue(k.Value, v)
+		case "cache-dir":
+			plan.CacheDir = l.pathValue(k.Value, v)
+		case "defaults":
+			defaults = v
+		case "grid":
+			grid = v
+		case "jobs":
+			jobs = v
+		default:
+			l.p.add(k, "unknown top-level key %q: want out, cache_dir, defaults, grid or jobs", k.Value)
+		}
+	}
+	base := l.params(defaults, "defaults")
+	points := l.grid(grid)
+	names := map[string]int{}
+	addJob := func(j Job, where *yaml.Node) {
+		if first, ok := names[j.Name]; ok {
+			l.p.add(where, "job name %q used twice (first at line %d)", j.Name, first)
+			return
+		}
+		names[j.Name] = where.Line
+		plan.Jobs = append(plan.Jobs, j)
+	}
+	for _, pt := range points {
+		addJob(l.job(generatedName(pt, 0), base, pt), grid)
+	}
+	for i, n := range l.explicit(jobs) {
+		name, own := l.jobEntry(n)
+		if name == "" {
+			name = generatedName(own, i+1)
+		}
+		addJob(l.job(name, base, own), n)
+	}
+	if len(l.p.list) == 0 && len(plan.Jobs) == 0 {
+		l.p.add(root, "no jobs: give a grid: or a jobs: list")
+	}
+	return plan
+}
+
+func (l *loader) pathValue(key string, v *yaml.Node) string {
+	if v.Kind != yaml.ScalarNode || v.Tag == "!!null" || v.Value == "" {
+		l.p.add(v, "%s: want a folder path", key)
+		return ""
+	}
+	return l.resolve(v.Value)
+}
+
+// resolve makes a path from the jobs file absolute, relative to the file's folder.
+func (l *loader) resolve(p string) string {
+	if p == "~" || strings.HasPrefix(p, "~/") {
+		if home, err := os.UserHomeDir(); err == nil {
+			p = filepath.Join(home, p[1:])
+		}
+	}
+	if !filepath.IsAbs(p) {
+		p = filepath.Join(l.dir, p)
+	}
+	return filepath.Clean(p)
+}
+
+// params reads a mapping of flag settings.
+func (l *loader) params(n *yaml.Node, what string) []param {
+	keys, vals := l.pairs(n, what)
+	var out []param
+	for i, k := range keys {
+		if p, ok := l.param(k, vals[i], what); ok {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// flag checks a flag name and returns its canonical form.
+func (l *loader) flag(k *yaml.Node, what string) (string, Flag, bool) {
+	name := normKey(k.Value)
+	if why, ok := reserved[name]; ok {
+		l.p.add(k, "%s: %q cannot be set here: %s", what, k.Value, why)
+		return "", Flag{}, false
+	}
+	f, ok := l.flags[name]
+	if !ok {
+		msg := fmt.Sprintf("%s: unknown train flag %q", what, k.Value)
+		if s := closest(name, l.flags); s != "" {
+			msg += fmt.Sprintf(" (did you mean %q?)", s)
+		}
+		l.p.add(k, "%s; see tfflowers train --help", msg)
+		return "", Flag{}, false
+	}
+	return name, f, true
+}
+
+func (l *loader) param(k, v *yaml.Node, what string) (param, bool) {
+	name, f, ok := l.flag(k, what)
+	if !ok {
+		return param{}, false
+	}
+	return l.value(name, f, v, what)
+}
+
+// value checks one value of flag name against its kind.
+func (l *loader) value(name string, f Flag, v *yaml.Node, what string) (param, bool) {
+	v = deref(v)
+	p := param{key: name, node: v}
+	if f.Kind == List && v.Kind == yaml.SequenceNode {
+		var items, texts []string
+		for _, it := range v.Content {
+			it = deref(it)
+			if it.Kind != yaml.ScalarNode || it.Tag == "!!null" {
+				l.p.add(it, "%s: %s: want a list of plain values", what, name)
+				return p, false
+			}
+			items = append(items, l.maybePath(f, it.Value))
+			texts = append(texts, it.Value)
+		}
+		if len(items) == 0 {
+			l.p.add(v, "%s: %s: empty list", what, name)
+			return p, false
+		}
+		p.raw, p.text, p.args = texts, strings.Join(texts, ","), items
+		return p, true
+	}
+	if v.Kind != yaml.ScalarNode {
+		l.p.add(v, "%s: %s: want a single value", what, name)
+		return p, false
+	}
+	if v.Tag == "!!null" {
+		l.p.add(v, "%s: %s: no value", what, name)
+		return p, false
+	}
+	s := v.Value
+	p.text = s
+	switch f.Kind {
+	case Bool:
+		var b bool
+		if err := v.Decode(&b); err != nil {
+			l.p.add(v, "%s: %s: %q is not true or false", what, name, s)
+			return p, false
+		}
+		p.raw, p.args = b, []string{strconv.FormatBool(b)}
+		return p, true
+	case Int:
+		n, err := strconv.ParseInt(s, 0, 64)
+		if err != nil {
+			l.p.add(v, "%s: %s: %q is not an integer", what, name, s)
+			return p, false
+		}
+		p.raw = n
+	case Uint:
+		n, err := strconv.ParseUint(s, 0, 64)
+		if err != nil {
+			l.p.add(v, "%s: %s: %q is not a non-negative integer", what, name, s)
+			return p, false
+		}
+		p.raw = n
+	case Float:
+		x, err := strconv.ParseFloat(s, 64)
+		if err != nil {
+			l.p.add(v, "%s: %s: %q is not a number", what, name, s)
+			return p, false
+		}
+		p.raw = x
+	case List:
+		p.raw = []string{s}
+	default:
+		p.raw = s
+	}
+	p.args = []string{l.maybePath(f, s)}
+	return p, true
+}
+
+func (l *loader) maybePath(f Flag, s string) string {
+	if f.Path && s != "" {
+		return l.resolve(s)
+	}
+	return s
+}
+
+// grid returns the cartesian product of the grid's values, keys sorted, the last key
+// varying fastest, values in file order.
+func (l *loader) grid(n *yaml.Node) [][]param {
+	keys, vals := l.pairs(n, "grid")
+	type axis struct{ values []param }
+	var axes []axis
+	order := make([]int, len(keys))
+	for i := range order {
+		order[i] = i
+	}
+	sort.Slice(order, func(a, b int) bool { return normKey(keys[order[a]].Value) < normKey(keys[order[b]].Value) })
+	for _, i := range order {
+		k, v := keys[i], deref(vals[i])
+		name, f, ok := l.flag(k, "grid")
+		if !ok {
+			continue
+		}
+		var items []*yaml.Node
+		switch v.Kind {
+		case yaml.SequenceNode:
+			items = v.Content
+		default:
+			items = []*yaml.Node{v}
+		}
+		if len(items) == 0 {
+			l.p.add(v, "grid: %s: empty list of values", k.Value)
+			continue
+		}
+		var ax axis
+		seen := map[string]bool{}
+		for _, it := range items {
+			if p, ok := l.value(name, f, it, "grid"); ok {
+				if seen[p.text] {
+					l.p.add(it, "grid: %s: value %q listed twice", k.Value, p.text)
+					continue
+				}
+				seen[p.text] = true
+				ax.values = append(ax.values, p)
+			}
+		}
+		axes = append(axes, ax)
+	}
+	if len(axes) == 0 {
+		return nil
+	}
+	points := [][]param{nil}
+	for _, ax := range axes {
+		var next [][]param
+		for _, pt := range points {
+			for _, v := range ax.values {
+				next = append(next, append(append([]param(nil), pt...), v))
+			}
+		}
+		points = next
+	}
+	return points
+}
+
+// explicit returns the entries of jobs:.
+func (l *loader) explicit(n *yaml.Node) []*yaml.Node {
+	n = deref(n)
+	if n == nil || n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
+		return nil
+	}
+	if n.Kind != yaml.SequenceNode {
+		l.p.add(n, "jobs: want a list of jobs (- name: ...)")
+		return nil
+	}
+	var out []*yaml.Node
+	for _, it := range n.Content {
+		it = deref(it)
+		if it.Kind != yaml.MappingNode {
+			l.p.add(it, "jobs: each job is a mapping of flag: value (and an optional name:)")
+			continue
+		}
+		out = append(out, it)
+	}
+	return out
+}
+
+var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._+=,@-]*$`)
+
+// reservedNames are files in ROOT that a job folder must not shadow.
+var reservedNames = map[string]bool{"summary.csv": true, "summary.md": true, "jobs.resolved.json": true}
+
+// jobEntry reads one jobs: entry: its name (or "") and its own params.
+func (l *loader) jobEntry(n *yaml.Node) (string, []param) {
+	keys, vals := l.pairs(n, "jobs")
+	var name string
+	var own []param
+	for i, k := range keys {
+		if k.Value == "name" {
+			v := deref(vals[i])
+			switch {
+			case v.Kind != yaml.ScalarNode || v.Tag == "!!null" || v.Value == "":
+				l.p.add(v, "jobs: name: want a folder name")
+			case !nameRE.MatchString(v.Value) || len(v.Value) > 200 || reservedNames[v.Value]:
+				l.p.add(v, "jobs: name %q: use letters, digits and . _ + = , @ - (not first), at most 200 characters", v.Value)
+			default:
+				name = v.Value
+			}
+			continue
+		}
+		if p, ok := l.param(k, vals[i], "jobs"); ok {
+			own = append(own, p)
+		}
+	}
+	return name, own
+}
+
+// job merges own over base.
+func (l *loader) job(name string, base, own []param) Job {
+	merged := map[string]param{}
+	for _, p := range base {
+		merged[p.key] = p
+	}
+	j := Job{Name: name, Params: map[string]any{}, Flags: map[string]any{}}
+	for _, p := range own {
+		merged[p.key] = p
+		j.Params[p.key] = p.raw
+	}
+	keys := make([]string, 0, len(merged))
+	for k := range merged {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		p := merged[k]
+		j.Flags[k] = p.raw
+		if k == "cache-dir" {
+			j.CacheDir = p.args[0]
+		}
+		for _, a := range p.args {
+			j.Args = append(j.Args, "--"+k+"="+a)
+		}
+	}
+	return j
+}
+
+// generatedName is key-value pairs sorted by key, joined by _, made filesystem-safe:
+// head=gap,lr=0.001 gives head-gap_lr-0.001. With no params it is job-N.
+func generatedName(ps []param, n int) string {
+	sorted := append([]param(nil), ps...)
+	sort.Slice(sorted, func(a, b int) bool { return sorted[a].key < sorted[b].key })
+	parts := make([]string, 0, len(sorted))
+	for _, p := range sorted {
+		parts = append(parts, safe(p.key+"-"+p.text))
+	}
+	name := strings.Join(parts, "_")
+	if name == "" {
+		return fmt.Sprintf("job-%d", n)
+	}
+	if len(name) > 120 {
+		sum := sha256.Sum256([]byte(name))
+		name = name[:100] + "-" + hex.EncodeToString(sum[:])[:12]
+	}
+	return name
+}
+
+// safe keeps letters, digits, . + and -, turns runs of anything else into one -, and
+// never starts with . or -.
+func safe(s string) string {
+	var b strings.Builder
+	dash := false
+	for _, r := range s {
+		ok := r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '+' || r == '-'
+		if !ok || r == '-' {
+			if !dash {
+				b.WriteByte('-')
+			}
+			dash = true
+			continue
+		}
+		b.WriteRune(r)
+		dash = false
+	}
+	out := strings.TrimLeft(b.String(), ".-")
+	if out == "" {
+		out = "x"
+	}
+	return out
+}
+
+// closest returns the known flag nearest to name, if it is close.
+func closest(name string, flags map[string]Flag) string {
+	best, bestD := "", 3
+	for k := range flags {
+		if d := editDistance(name, k); d < bestD || d == bestD && best != "" && k < best {
+			best, bestD = k, d
+		}
+	}
+	return best
+}
+
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
