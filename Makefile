@@ -14,6 +14,7 @@ BASE ?= models/base
 OUT ?= runs/flowers
 TRAIN_FLAGS ?=
 GOTEST_FLAGS ?= -count=1 -timeout 60m
+FUZZTIME ?= 5s
 
 .PHONY: setup build base data run test vet fmt clean docker-check
 setup:
@@ -45,6 +46,9 @@ docker-check: setup
 
 test: setup vet docker-check
 	$(ENV) CGO_ENABLED=0 go test -count=1 ./pipeline/... ./internal/report/... ./internal/atomicfile/...
+	@# Fuzz the parsers of untrusted files for a short, bounded time (the corpus is committed).
+	$(ENV) for f in FuzzReadTFRecord FuzzSniffFormat FuzzExifOrientation; do \
+	  CGO_ENABLED=0 go test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) ./pipeline || exit 1; done
 	$(ENV) go test $(GOTEST_FLAGS) ./...
 
 clean:

@@ -6,12 +6,17 @@
 // The package is pure Go: it never decodes pixels. It only sniffs each
 // file's first bytes to make sure TensorFlow's DecodeImage will be able to
 // read it, so that bad files are reported before training starts instead of
-// failing a graph run halfway through an epoch.
+// failing a graph run halfway through an epoch, and reads image headers
+// (InspectImage: size, EXIF orientation) so that images too large to
+// decode are refused before any decoder allocates for them
+// (MaxDecodedPixels; JPEGs get a reduced decode scale instead) and the
+// decoder can turn rotated photos upright.
 //
 // # Error handling
 //
 // Problems with individual files (an empty file, a text file named .jpg, a
-// WebP image, a broken symlink, a TFRecord with a bad checksum) are not
+// WebP image, a PNG over MaxDecodedPixels, a broken symlink, a TFRecord with
+// a bad checksum) are not
 // errors by default: the file is recorded in Dataset.Skipped with a reason
 // and the scan goes on. With ScanOptions.Strict set, the first such problem
 // becomes an error wrapping ErrUnreadable, ErrCorruptRecord or ErrLabelRange.

@@ -40,4 +40,11 @@ var (
 	// ErrFeatureShape: features whose length does not match the cache
 	// key's FeatureShape.
 	ErrFeatureShape = errors.New("feature length does not match cache shape")
+	// ErrImageHeader: InspectImage could not read an image's header.
+	// Decoders usually fail on such files too, but the header parser is not
+	// the judge of that: callers fall back to decoding with default settings.
+	ErrImageHeader = errors.New("unreadable image header")
+	// ErrImageTooLarge: an image whose decoded pixels would exceed
+	// MaxDecodedPixels even at the smallest decode scale available for it.
+	ErrImageTooLarge = errors.New("image too large")
 )

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"bytes"
+	"errors"
 	"testing"
 )
 
@@ -86,6 +87,49 @@ func FuzzSniffFormat(f *testing.F) {
 		}
 		if (undecodableReason(in) == "") != got.DecodableByTF() {
 			t.Fatalf("undecodableReason disagrees with DecodableByTF for %v", got)
+		}
+	})
+}
+
+// FuzzExifOrientation feeds arbitrary bytes to InspectImage (the JPEG segment walker, the
+// EXIF/TIFF reader, the PNG chunk walker and the GIF/BMP headers) and checks that it never
+// panics or hangs, reports an orientation in 1..8, a positive size when it succeeds, and
+// a decode scale that keeps the decoded pixels within MaxDecodedPixels.
+// Seed inputs live in testdata/fuzz/FuzzExifOrientation (see TestFuzzExifOrientationSeeds).
+func FuzzExifOrientation(f *testing.F) {
+	f.Fuzz(func(t *testing.T, in []byte) {
+		h, err := InspectImage(in)
+		if h.Orientation < 1 || h.Orientation > 8 {
+			t.Fatalf("orientation %d outside 1..8", h.Orientation)
+		}
+		if h.Format != SniffFormat(in) {
+			t.Fatalf("format %v, SniffFormat says %v", h.Format, SniffFormat(in))
+		}
+		if err != nil {
+			if !errors.Is(err, ErrImageHeader) {
+				t.Fatalf("error %v does not wrap ErrImageHeader", err)
+			}
+			return
+		}
+		if h.Width <= 0 || h.Height <= 0 {
+			t.Fatalf("size %dx%d accepted", h.Width, h.Height)
+		}
+		r, err := h.DecodeScale()
+		if err != nil {
+			if !errors.Is(err, ErrImageTooLarge) {
+				t.Fatalf("DecodeScale error %v does not wrap ErrImageTooLarge", err)
+			}
+			return
+		}
+		if r != 1 && (h.Format != FormatJPEG || (r != 2 && r != 4 && r != 8)) {
+			t.Fatalf("scale %d for %v", r, h.Format)
+		}
+		if w, ht := (int64(h.Width)+int64(r)-1)/int64(r), (int64(h.Height)+int64(r)-1)/int64(r); w*ht > MaxDecodedPixels {
+			t.Fatalf("%dx%d at 1/%d decodes to %d pixels", h.Width, h.Height, r, w*ht)
+		}
+		// The TIFF reader alone, on the same bytes.
+		if o := exifOrientation(in); o < 1 || o > 8 {
+			t.Fatalf("exifOrientation = %d", o)
 		}
 	})
 }

@@ -248,7 +248,18 @@ func checkImageFile(path string, st fs.FileInfo) string {
 	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && err != io.EOF {
 		return "cannot read: " + describeErr(err)
 	}
-	return undecodableReason(head[:n])
+	if r := undecodableReason(head[:n]); r != "" {
+		return r
+	}
+	// Refuse images whose decoded size would be unbounded before any
+	// decoder allocates for them. A header this parser cannot read is left
+	// to the decoder to judge.
+	if h, err := inspectImage(f, st.Size()); err == nil {
+		if _, err := h.DecodeScale(); err != nil {
+			return err.Error()
+		}
+	}
+	return ""
 }
 
 // statFailure explains why os.Stat failed, telling symlink problems apart

@@ -21,8 +21,8 @@ var tfrecordExts = []string{".tfrec", ".tfrecord", ".tfrecords"}
 //
 // classes names the labels (from a flag or ReadLabelsFile); every label
 // must lie in [0, len(classes)). Broken records are recorded in Skipped
-// (or, with opts.Strict, returned as an error wrapping ErrCorruptRecord or
-// ErrLabelRange).
+// (or, with opts.Strict, returned as an error wrapping ErrCorruptRecord,
+// ErrLabelRange or, for an image over MaxDecodedPixels, ErrImageTooLarge).
 func ReadTFRecords(paths []string, classes []string, opts ScanOptions) (*Dataset, error) {
 	if err := validateClassNames(classes); err != nil {
 		return nil, fmt.Errorf("read tfrecords: %w", err)
@@ -164,6 +164,11 @@ func checkRecord(rec record, nClasses int) (label int, reason string, sentinel e
 	}
 	if r := undecodableReason(ex.image); r != "" {
 		return 0, "image: " + r, ErrCorruptRecord
+	}
+	if h, err := InspectImage(ex.image); err == nil {
+		if _, err := h.DecodeScale(); err != nil {
+			return 0, "image: " + err.Error(), ErrImageTooLarge
+		}
 	}
 	return int(ex.label), "", nil
 }

@@ -87,7 +87,7 @@ func LoadBase(dir string, cfg tfops.SessionConfig) (*Base, error) {
 	}
 	m, err := tf.LoadSavedModel(dir, []string{ServeTag}, opts)
 	if err != nil {
-		return nil, fmt.Errorf("savedmodel: load %s (tag %q): %w", dir, ServeTag, err)
+		return nil, fmt.Errorf("savedmodel: base %q: %w: TensorFlow cannot load it with tag %q (export one with scripts/export_base_model.py): %w", dir, ErrNotSavedModel, ServeTag, err)
 	}
 	b := &Base{Dir: dir, Meta: meta, Fingerprint: fp, Session: tfops.WrapSession(m.Session, m.Graph)}
 	if err := b.bind(m); err != nil {
@@ -133,7 +133,8 @@ func (b *Base) bind(m *tf.SavedModel) error {
 	in, okIn := sig.Inputs["images"]
 	out, okOut := sig.Outputs["features"]
 	if !okIn || !okOut {
-		return fmt.Errorf("savedmodel: base %q: %w: signature %q must have input \"images\" and output \"features\"", b.Dir, ErrNotBase, b.Meta.Signature)
+		return fmt.Errorf("savedmodel: base %q: %w: signature %q must have input \"images\" and output \"features\" (has inputs %v, outputs %v)",
+			b.Dir, ErrNotBase, b.Meta.Signature, sortedKeys(sig.Inputs), sortedKeys(sig.Outputs))
 	}
 	if in.Name != b.Meta.InputTensor || out.Name != b.Meta.FeatureTensor {
 		return fmt.Errorf("savedmodel: base %q: %w: signature tensors %s/%s differ from the metadata's %s/%s", b.Dir, ErrNotBase, in.Name, out.Name, b.Meta.InputTensor, b.Meta.FeatureTensor)
@@ -146,12 +147,43 @@ func (b *Base) bind(m *tf.SavedModel) error {
 		return fmt.Errorf("savedmodel: base %q: %w", b.Dir, err)
 	}
 	if b.Input.DataType() != tf.Float || b.Input.Shape().NumDimensions() != 4 {
-		return fmt.Errorf("savedmodel: base %q: %w: input %s must be float32 [batch,h,w,3], is %v %v", b.Dir, ErrNotBase, in.Name, b.Input.DataType(), b.Input.Shape())
+		return fmt.Errorf("savedmodel: base %q: %w: input %s must be float32 [batch,h,w,3], is %s %v", b.Dir, ErrNotBase, in.Name, dtypeName(b.Input.DataType()), b.Input.Shape())
 	}
 	if b.Features.Shape().NumDimensions() != 4 {
 		return fmt.Errorf("savedmodel: base %q: %w: features %s must be rank 4, are %v", b.Dir, ErrNotBase, out.Name, b.Features.Shape())
 	}
 	return nil
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// dtypeName names the data types a base's input may plausibly have.
+func dtypeName(dt tf.DataType) string {
+	switch dt {
+	case tf.Float:
+		return "float32"
+	case tf.Double:
+		return "float64"
+	case tf.Half:
+		return "float16"
+	case tf.Uint8:
+		return "uint8"
+	case tf.Int32:
+		return "int32"
+	case tf.Int64:
+		return "int64"
+	case tf.String:
+		return "string"
+	default:
+		return fmt.Sprintf("dtype %d", dt)
+	}
 }
 
 func tensorByName(g *tf.Graph, name string) (tf.Output, error) {

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/tfflowers/tfflowers/internal/tftest"
+	"github.com/tfflowers/tfflowers/pipeline"
 	"github.com/tfflowers/tfflowers/savedmodel"
 	"github.com/tfflowers/tfflowers/tfops"
 )
@@ -17,7 +18,7 @@ import (
 // decodeFiles preprocesses image files at size with the product's own decoder.
 func decodeFiles(t *testing.T, files []string, size int) []float32 {
 	t.Helper()
-	dec, err := tfops.NewImageDecoder(size, tfops.Augment{}, tfops.SessionConfig{})
+	dec, err := tfops.NewImageDecoder(size, tfops.Augment{}, tfops.SessionConfig{}, pipeline.DecodeHints)
 	if err != nil {
 		t.Fatal(err)
 	}

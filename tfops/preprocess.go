@@ -5,8 +5,6 @@ import (
 
 	tf "github.com/galeone/tensorflow/tensorflow/go"
 	"github.com/galeone/tensorflow/tensorflow/go/op"
-
-	"github.com/tfflowers/tfflowers/pipeline"
 )
 
 // Preprocessing describes how an encoded image becomes a model input; it is part of the
@@ -39,8 +37,8 @@ func normalize(s *op.Scope, pixels tf.Output) tf.Output {
 // ImageDecoder turns encoded images into preprocessed model inputs on its own session.
 // Decode is safe for concurrent use; the data pipeline calls it from several goroutines.
 //
-// Before anything is decoded, the image's header is read in Go (pipeline.InspectImage):
-// images whose pixels would exceed pipeline.MaxDecodedPixels are refused, except JPEGs,
+// Before anything is decoded, the image's header is read in Go (the Inspector):
+// images whose pixels would exceed the pixel budget are refused, except JPEGs,
 // which are decoded at 1/2, 1/4 or 1/8 scale instead (DecodeJpeg's ratio); the EXIF
 // orientation is fed to the graph, which transposes and flips the decoded pixels so that
 // the image is upright, as photo viewers show it, before resizing and augmentation.
@@ -52,20 +50,28 @@ type ImageDecoder struct {
 	seed        tf.Output // int64 [2], seeds the stateless random augmentations
 	plain       [4]tf.Output
 	augm        [4]tf.Output // zero Outputs when augmentation is off
+	inspect     Inspector
 }
 
 // decodeScales are the JPEG scale denominators the decoder has a path for, indexed
 // like ImageDecoder.plain.
 var decodeScales = [4]int{1, 2, 4, 8}
 
-// NewImageDecoder builds the decode graph for images of size x size.
-func NewImageDecoder(size int, aug Augment, cfg SessionConfig) (dec *ImageDecoder, err error) {
+// Inspector reads an encoded image's header before decoding: its EXIF orientation (1-8)
+// and the JPEG scale denominator (1, 2, 4 or 8) that keeps the decoded pixels bounded. An
+// error refuses the image. The data pipeline provides it (pipeline.DecodeHints); taking
+// it as a function keeps tfops free of the pipeline package.
+type Inspector func(data []byte) (orientation, scale int, err error)
+
+// NewImageDecoder builds the decode graph for images of size x size. With a nil inspect,
+// images are decoded as stored, at full size.
+func NewImageDecoder(size int, aug Augment, cfg SessionConfig, inspect Inspector) (dec *ImageDecoder, err error) {
 	if size < 32 {
 		return nil, fmt.Errorf("tfops: image size %d too small (MobileNetV2 needs >= 32)", size)
 	}
 	s := op.NewScope()
 	defer guard("build image decoder", s, &err)
-	d := &ImageDecoder{size: size}
+	d := &ImageDecoder{size: size, inspect: inspect}
 	d.contents = op.Placeholder(s.SubScope("contents"), tf.String, op.PlaceholderShape(tf.ScalarShape()))
 	d.orientation = op.PlaceholderWithDefault(s.SubScope("orientation"), op.Const(s.SubScope("upright"), int32(1)), tf.ScalarShape())
 	if aug.Enabled() {
@@ -161,12 +167,12 @@ func (d *ImageDecoder) Size() int { return d.size }
 
 // Decode decodes one encoded image into dst ([size*size*3] floats, preprocessed).
 // With seed non-nil and augmentation configured, the image is augmented with that seed.
-// Images over pipeline.MaxDecodedPixels that cannot be decoded at reduced scale fail
-// with an error wrapping ErrDecode and pipeline.ErrImageTooLarge, before any decoding.
+// Images the inspector refuses (too large even at reduced scale) fail with an error
+// wrapping ErrDecode and the inspector's error, before any decoding.
 func (d *ImageDecoder) Decode(data []byte, seed *[2]int64, dst []float32) error {
 	scale, orientation := 0, int32(1)
-	if h, err := pipeline.InspectImage(data); err == nil {
-		r, err := h.DecodeScale()
+	if d.inspect != nil {
+		o, r, err := d.inspect(data)
 		if err != nil {
 			return fmt.Errorf("%w: %w", ErrDecode, err)
 		}
@@ -175,8 +181,10 @@ func (d *ImageDecoder) Decode(data []byte, seed *[2]int64, dst []float32) error 
 				scale = i
 			}
 		}
-		orientation = int32(h.Orientation)
-	} // else: a header the Go parser cannot read; DecodeImage judges the file
+		if o >= 1 && o <= 8 {
+			orientation = int32(o)
+		}
+	}
 	in, err := tf.NewTensor(string(data))
 	if err != nil {
 		return fmt.Errorf("tfops: image bytes tensor: %w", err)

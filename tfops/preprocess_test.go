@@ -7,6 +7,7 @@ import (
 	"image/png"
 	"testing"
 
+	"github.com/tfflowers/tfflowers/pipeline"
 	"github.com/tfflowers/tfflowers/tfops"
 )
 
@@ -26,7 +27,7 @@ func gradientPNG(t *testing.T, w, h int) []byte {
 }
 
 func TestDecoderPlainAndAugmented(t *testing.T) {
-	dec, err := tfops.NewImageDecoder(32, tfops.Augment{Flip: true, Zoom: 0.3, Brightness: 0.2}, tfops.SessionConfig{})
+	dec, err := tfops.NewImageDecoder(32, tfops.Augment{Flip: true, Zoom: 0.3, Brightness: 0.2}, tfops.SessionConfig{}, pipeline.DecodeHints)
 	if err != nil {
 		t.Fatal(err)
 	}

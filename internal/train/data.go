@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/tfflowers/tfflowers/pipeline"
 	"github.com/tfflowers/tfflowers/savedmodel"
@@ -92,11 +93,25 @@ type source struct {
 	strict   bool
 	badMu    sync.Mutex
 	badNames map[string]bool
+
+	log       *slog.Logger
+	cacheErrs atomic.Int64 // cache reads and writes that failed (disk full, I/O error)
+	cacheWarn sync.Once
 }
 
-func newSource(base *savedmodel.Base, dec *tfops.ImageDecoder, cache *pipeline.FeatureCache, size, featLen int, seed uint64, strict bool) *source {
+func newSource(base *savedmodel.Base, dec *tfops.ImageDecoder, cache *pipeline.FeatureCache, size, featLen int, seed uint64, strict bool, log *slog.Logger) *source {
 	return &source{base: base, dec: dec, cache: cache, size: size, featLen: featLen, workers: runtime.GOMAXPROCS(0),
-		seed: seed, strict: strict, badNames: map[string]bool{}}
+		seed: seed, strict: strict, badNames: map[string]bool{}, log: log}
+}
+
+// cacheFailed notes a feature-cache read or write that failed. The cache only saves
+// time: training goes on with the features it has just computed (or recomputes them),
+// and the first failure is logged so a full or broken cache disk does not go unnoticed.
+func (s *source) cacheFailed(err error) {
+	s.cacheErrs.Add(1)
+	s.cacheWarn.Do(func() {
+		s.log.Warn("feature cache failed; training continues, computing features that cannot be cached", "dir", s.cache.Dir(), "error", err)
+	})
 }
 
 // errDecode wraps per-image failures; in strict mode they stop training.
@@ -178,9 +193,9 @@ func (s *source) makeBatch(ctx context.Context, idx int, samples []pipeline.Samp
 		if s.cache != nil {
 			feats, hit, err := s.cache.Get(ids[i])
 			if err != nil {
-				return fmt.Errorf("feature cache: %w", err)
+				s.cacheFailed(err)
 			}
-			if hit && len(feats) == s.featLen {
+			if err == nil && hit && len(feats) == s.featLen {
 				copy(b.features[i*s.featLen:], feats)
 				return s.record(samples[i], i, b, ok, nil)
 			}
@@ -221,7 +236,7 @@ func (s *source) makeBatch(ctx context.Context, idx int, samples []pipeline.Samp
 			copy(b.features[i*s.featLen:], f)
 			if s.cache != nil {
 				if err := s.cache.Put(ids[i], f); err != nil {
-					return nil, fmt.Errorf("feature cache: %w", err)
+					s.cacheFailed(err)
 				}
 			}
 		}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/tfflowers/tfflowers/internal/tftest"
 	"github.com/tfflowers/tfflowers/internal/train"
+	"github.com/tfflowers/tfflowers/pipeline"
 	"github.com/tfflowers/tfflowers/savedmodel"
 	"github.com/tfflowers/tfflowers/tfops"
 )
@@ -35,7 +36,7 @@ func trainedScores(t *testing.T, run, base string, size, classes int, files []st
 	if err := tg.Restore(b.Session, filepath.Join(cks[len(cks)-1], "ckpt")); err != nil {
 		t.Fatal(err)
 	}
-	dec, err := tfops.NewImageDecoder(size, tfops.Augment{}, tfops.SessionConfig{})
+	dec, err := tfops.NewImageDecoder(size, tfops.Augment{}, tfops.SessionConfig{}, pipeline.DecodeHints)
 	if err != nil {
 		t.Fatal(err)
 	}

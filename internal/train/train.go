@@ -128,7 +128,7 @@ func (t *trainer) prepare() error {
 	if err != nil {
 		return err
 	}
-	dec, err := tfops.NewImageDecoder(cfg.ImageSize, cfg.Augment, cfg.Threads)
+	dec, err := tfops.NewImageDecoder(cfg.ImageSize, cfg.Augment, cfg.Threads, pipeline.DecodeHints)
 	if err != nil {
 		return err
 	}
@@ -140,10 +140,13 @@ func (t *trainer) prepare() error {
 			FeatureShape: []int{int(t.featDim[0]), int(t.featDim[1]), int(t.featDim[2])},
 		})
 		if err != nil {
-			return err
+			// The cache only saves time; a cache folder that cannot be created (disk full,
+			// read-only, not a folder) must not stop the training it would have sped up.
+			log.Warn("feature cache unavailable; training without it", "dir", cfg.CacheDir, "error", err)
+			cache = nil
 		}
 	}
-	t.src = newSource(t.base, dec, cache, cfg.ImageSize, featLen, cfg.Seed, cfg.Strict)
+	t.src = newSource(t.base, dec, cache, cfg.ImageSize, featLen, cfg.Seed, cfg.Strict, log)
 	if err := os.MkdirAll(cfg.Out, 0o755); err != nil {
 		return fmt.Errorf("--out %s: %w", cfg.Out, err)
 	}
@@ -202,7 +205,7 @@ func (t *trainer) checkpoint() error {
 func (t *trainer) loop(ctx context.Context) error {
 	cfg, log := t.cfg, t.cfg.Logger
 	log.Info("training", "device", t.device.Short(), "classes", len(t.data.classes), "train", len(t.data.train), "val", len(t.data.val),
-		"head", cfg.Head, "image_size", cfg.ImageSize, "batch", cfg.BatchSize, "epochs", cfg.Epochs, "cache", cfg.CacheDir != "" && (!cfg.Augment.Enabled() || cfg.FineTune))
+		"head", cfg.Head, "image_size", cfg.ImageSize, "batch", cfg.BatchSize, "epochs", cfg.Epochs, "cache", t.src.cache != nil && (!cfg.Augment.Enabled() || cfg.FineTune))
 	nBatches := (len(t.data.train) + cfg.BatchSize - 1) / cfg.BatchSize
 	total := cfg.Epochs
 	if cfg.FineTune {
@@ -384,7 +387,8 @@ func (t *trainer) writeOutputs(conf *report.Confusion) error {
 	m.TotalSeconds = time.Since(t.start).Seconds()
 	if c := t.src.cache; c != nil {
 		st := c.Stats()
-		m.Cache = map[string]any{"dir": c.Dir(), "hits": st.Hits, "misses": st.Misses, "corrupt": st.Corrupt, "writes": st.Writes}
+		m.Cache = map[string]any{"dir": c.Dir(), "hits": st.Hits, "misses": st.Misses, "corrupt": st.Corrupt, "writes": st.Writes,
+			"errors": t.src.cacheErrs.Load()}
 	}
 	if err := writeMetrics(t.cfg.Out, m); err != nil {
 		return fmt.Errorf("write metrics.json: %w", err)
