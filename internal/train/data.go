@@ -148,12 +148,23 @@ func (s *source) parallel(ctx context.Context, n int, fn func(i int) error) erro
 	return first
 }
 
-// makeBatch builds batch idx from samples. augmentEpoch >= 0 asks for augmented images
-// (seeded by seed, epoch and sample); withImages forces images (fine-tuning).
-func (s *source) makeBatch(ctx context.Context, idx int, samples []pipeline.Sample, augmentEpoch int, withImages bool) (*batch, error) {
+// pending is a batch between the two stages of the pipeline: decoded (or read from the
+// cache) by prepare, and completed by finish, which runs the backbone for cache misses.
+type pending struct {
+	b       *batch
+	ok      []bool
+	missing []bool    // features mode: sample i needs the backbone
+	ids     []string  // features mode: content ids, the cache keys
+	images  []float32 // features mode: decoded images of the misses
+}
+
+// prepare reads, checks the cache and decodes batch idx. augmentEpoch >= 0 asks for
+// augmented images (seeded by seed, epoch and sample); withImages forces images
+// (fine-tuning); otherwise the batch carries backbone features.
+func (s *source) prepare(ctx context.Context, idx int, samples []pipeline.Sample, augmentEpoch int, withImages bool) (*pending, error) {
 	n := len(samples)
-	b := &batch{index: idx, labels: make([]int64, n), names: make([]string, n)}
-	ok := make([]bool, n)
+	p := &pending{b: &batch{index: idx, labels: make([]int64, n), names: make([]string, n)}, ok: make([]bool, n)}
+	b, ok := p.b, p.ok
 	per := s.size * s.size * 3
 	if augmentEpoch >= 0 || withImages {
 		b.images = make([]float32, n*per)
@@ -168,16 +179,11 @@ func (s *source) makeBatch(ctx context.Context, idx int, samples []pipeline.Samp
 			}
 			return s.record(samples[i], i, b, ok, err)
 		})
-		if err != nil {
-			return nil, err
-		}
-		return b.compact(ok, per, true), nil
+		return p, err
 	}
 
 	b.features = make([]float32, n*s.featLen)
-	missing := make([]bool, n)
-	ids := make([]string, n)
-	images := make([]float32, n*per)
+	p.missing, p.ids, p.images = make([]bool, n), make([]string, n), make([]float32, n*per)
 	err := s.parallel(ctx, n, func(i int) error {
 		id, known := s.ids.Load(samples[i].Name)
 		var data []byte
@@ -189,9 +195,9 @@ func (s *source) makeBatch(ctx context.Context, idx int, samples []pipeline.Samp
 			id = pipeline.ContentID(data)
 			s.ids.Store(samples[i].Name, id)
 		}
-		ids[i] = id.(string)
+		p.ids[i] = id.(string)
 		if s.cache != nil {
-			feats, hit, err := s.cache.Get(ids[i])
+			feats, hit, err := s.cache.Get(p.ids[i])
 			if err != nil {
 				s.cacheFailed(err)
 			}
@@ -206,25 +212,32 @@ func (s *source) makeBatch(ctx context.Context, idx int, samples []pipeline.Samp
 				return s.record(samples[i], i, b, ok, err)
 			}
 		}
-		missing[i] = true
-		return s.record(samples[i], i, b, ok, s.dec.Decode(data, nil, images[i*per:(i+1)*per]))
+		p.missing[i] = true
+		return s.record(samples[i], i, b, ok, s.dec.Decode(data, nil, p.images[i*per:(i+1)*per]))
 	})
-	if err != nil {
-		return nil, err
+	return p, err
+}
+
+// finish runs the backbone once for every sample of the batch the cache did not have,
+// stores the new features, and drops the samples that failed.
+func (s *source) finish(p *pending) (*batch, error) {
+	b := p.b
+	per := s.size * s.size * 3
+	if b.images != nil {
+		return b.compact(p.ok, per, true), nil
 	}
-	// Run the backbone once for every sample the cache did not have.
 	var todo []int
-	for i := range missing {
-		if missing[i] && ok[i] {
+	for i := range p.missing {
+		if p.missing[i] && p.ok[i] {
 			todo = append(todo, i)
 		}
 	}
 	if len(todo) > 0 {
-		packed := images
-		if len(todo) != n {
+		packed := p.images
+		if len(todo) != len(p.missing) {
 			packed = make([]float32, len(todo)*per)
 			for j, i := range todo {
-				copy(packed[j*per:(j+1)*per], images[i*per:(i+1)*per])
+				copy(packed[j*per:(j+1)*per], p.images[i*per:(i+1)*per])
 			}
 		}
 		feats, _, err := s.base.Extract(packed, len(todo), s.size)
@@ -235,13 +248,13 @@ func (s *source) makeBatch(ctx context.Context, idx int, samples []pipeline.Samp
 			f := feats[j*s.featLen : (j+1)*s.featLen]
 			copy(b.features[i*s.featLen:], f)
 			if s.cache != nil {
-				if err := s.cache.Put(ids[i], f); err != nil {
+				if err := s.cache.Put(p.ids[i], f); err != nil {
 					s.cacheFailed(err)
 				}
 			}
 		}
 	}
-	return b.compact(ok, s.featLen, false), nil
+	return b.compact(p.ok, s.featLen, false), nil
 }
 
 // record notes sample i's outcome; a failure drops it from the batch (or stops in strict mode).
@@ -309,27 +322,54 @@ func hashName(name string) uint32 {
 	return h
 }
 
-// stream produces the batches of one pass over samples (in order) on a goroutine,
-// two batches ahead, so decoding and the backbone overlap the training step.
+// stream produces the batches of one pass over samples (in order) on two goroutines:
+// one reads, checks the cache and decodes batch k+1 while the other runs the backbone on
+// batch k, and results queue two ahead of the training step, so decoding, the backbone
+// and the step overlap.
 func (s *source) stream(ctx context.Context, samples []pipeline.Sample, order []int, batchSize, startBatch, augmentEpoch int, withImages bool) <-chan result {
+	prepared := make(chan *pending, 1)
 	out := make(chan result, 2)
+	var prepErr error
 	go func() {
-		defer close(out)
+		defer close(prepared)
 		for bi := startBatch; bi*batchSize < len(order); bi++ {
 			end := min((bi+1)*batchSize, len(order))
 			picked := make([]pipeline.Sample, 0, end-bi*batchSize)
 			for _, k := range order[bi*batchSize : end] {
 				picked = append(picked, samples[k])
 			}
-			b, err := s.makeBatch(ctx, bi, picked, augmentEpoch, withImages)
+			p, err := s.prepare(ctx, bi, picked, augmentEpoch, withImages)
+			if err != nil {
+				prepErr = err // read after prepared is closed
+				return
+			}
 			select {
-			case out <- result{b, err}:
+			case prepared <- p:
 			case <-ctx.Done():
 				return
 			}
-			if err != nil {
+		}
+	}()
+	go func() {
+		defer close(out)
+		send := func(r result) bool {
+			select {
+			case out <- r:
+				return r.err == nil
+			case <-ctx.Done():
+				return false
+			}
+		}
+		for p := range prepared {
+			b, err := s.finish(p)
+			if !send(result{b, err}) {
+				for range prepared { // let the first stage exit
+				}
 				return
 			}
+		}
+		if prepErr != nil {
+			send(result{nil, prepErr})
 		}
 	}()
 	return out
