@@ -1,0 +1,238 @@
+#!/usr/bin/env python3
+"""Keras side of scripts/bench.sh: the same frozen MobileNetV2 (same TF-slim .npy weights,
+same TensorFlow build as the C API tfflowers links), the same files, sizes and settings.
+
+  extract  files -> features with model.predict on a tf.data pipeline (parallel decode with
+           num_parallel_calls=AUTOTUNE, batch, prefetch), and model-only throughput
+           (predict_on_batch on one pre-decoded batch in memory, repeated).
+  fit      the codelab's head (GlobalAveragePooling2D -> Dropout(0.2) -> Dense(softmax)) on the
+           frozen base (trainable=False), Adam, categorical cross-entropy, model.fit on a tf.data
+           pipeline over the files (shuffle -> parallel decode -> batch -> prefetch), no caching.
+
+Preprocessing is tfflowers' (tfops.Preprocessing): tf.io.decode_image(channels=3,
+expand_animations=False) -> tf.image.resize(bilinear, half-pixel centres) -> x/127.5 - 1.
+Each measurement is one JSON line on stdout (and appended to --json-out).
+"""
+import argparse
+import json
+import os
+import sys
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+T_PROCESS = time.perf_counter()
+
+import numpy as np  # noqa: E402
+
+IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".gif", ".bmp")
+
+
+def scan(data_dir, limit=0):
+    """Class folders in name order, files in name order (as pipeline.ScanFolders)."""
+    classes = sorted(d for d in os.listdir(data_dir) if os.path.isdir(os.path.join(data_dir, d)))
+    paths, labels = [], []
+    for c, name in enumerate(classes):
+        folder = os.path.join(data_dir, name)
+        for f in sorted(os.listdir(folder)):
+            if f.lower().endswith(IMAGE_EXTS) and os.path.isfile(os.path.join(folder, f)):
+                paths.append(os.path.join(folder, f))
+                labels.append(c)
+    if limit:
+        paths, labels = paths[:limit], labels[:limit]
+    return classes, paths, np.array(labels, dtype=np.int64)
+
+
+def split(labels, val_fraction, seed):
+    """Stratified: round(fraction*n) of each class to validation, like pipeline.Split (same sizes)."""
+    rng = np.random.default_rng(seed)
+    val = np.zeros(len(labels), dtype=bool)
+    for c in np.unique(labels):
+        idx = np.flatnonzero(labels == c)
+        k = int(round(val_fraction * len(idx)))
+        if k == 0 and val_fraction > 0 and len(idx) >= 2:
+            k = 1
+        val[rng.permutation(idx)[:k]] = True
+    return np.flatnonzero(~val), np.flatnonzero(val)
+
+
+def setup_tf(a):
+    import tensorflow as tf
+
+    tf.config.threading.set_intra_op_parallelism_threads(a.intra_op_threads)
+    tf.config.threading.set_inter_op_parallelism_threads(a.inter_op_threads)
+    return tf
+
+
+def load_fn(tf, size):
+    def load(path):
+        img = tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
+        img = tf.image.resize(img, [size, size])  # bilinear, half-pixel centres
+        return img / 127.5 - 1.0
+    return load
+
+
+def emit(a, rec):
+    rec.update({"side": "keras", "batch": a.batch_size, "size": a.image_size,
+                "intra_op_threads": a.intra_op_threads, "inter_op_threads": a.inter_op_threads,
+                "peak_rss_mib": peak_rss_mib()})
+    line = json.dumps(rec)
+    print(line, flush=True)
+    if a.json_out:
+        with open(a.json_out, "a") as f:
+            f.write(line + "\n")
+
+
+def peak_rss_mib():
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+def base_model(a):
+    from export_base_model import build_keras_model
+
+    return build_keras_model("npy", a.weights_npy, 1.0, 0)
+
+
+def cmd_extract(a):
+    tf = setup_tf(a)
+    _, paths, _ = scan(a.data, a.limit)
+    model = base_model(a)
+    load = load_fn(tf, a.image_size)
+    AUTOTUNE = tf.data.AUTOTUNE
+
+    def dataset():
+        return (tf.data.Dataset.from_tensor_slices(paths)
+                .map(load, num_parallel_calls=AUTOTUNE)
+                .batch(a.batch_size)
+                .prefetch(AUTOTUNE))
+
+    first = np.stack([load(tf.constant(p)).numpy() for p in paths[:a.batch_size]])
+    for _ in range(a.warmup_batches):  # traces predict_function; untimed, like the Go side
+        model.predict_on_batch(first)
+    # Untimed: model.predict's first call on a dataset traces its own function and starts tf.data.
+    model.predict(tf.data.Dataset.from_tensor_slices(paths[:a.batch_size]).map(load).batch(a.batch_size), verbose=0)
+    modes = a.modes.split(",")
+    for mode in modes:
+        for r in range(1, a.repeats + 1):
+            if mode == "raw":
+                t0 = time.perf_counter()
+                for _ in range(a.raw_batches):
+                    model.predict_on_batch(first)
+                sec = time.perf_counter() - t0
+                n = len(first) * a.raw_batches
+            elif mode == "pipelined":
+                t0 = time.perf_counter()
+                feats = model.predict(dataset(), verbose=0)
+                sec = time.perf_counter() - t0
+                n = feats.shape[0]
+                del feats
+            else:
+                raise SystemExit(f"bench_keras: unknown mode {mode!r} (want raw, pipelined)")
+            emit(a, {"mode": mode, "repeat": r, "images": int(n), "seconds": sec, "images_per_second": n / sec})
+
+
+class EpochTimer:
+    """Per-epoch training seconds with validation subtracted (Keras 3 validates inside the epoch)."""
+
+    def __init__(self, keras):
+        class CB(keras.callbacks.Callback):
+            def __init__(cb):
+                super().__init__()
+                cb.epochs = []
+
+            def on_epoch_begin(cb, epoch, logs=None):
+                cb.t0, cb.val = time.perf_counter(), 0.0
+
+            def on_test_begin(cb, logs=None):
+                cb.v0 = time.perf_counter()
+
+            def on_test_end(cb, logs=None):
+                cb.val += time.perf_counter() - cb.v0
+
+            def on_epoch_end(cb, epoch, logs=None):
+                total = time.perf_counter() - cb.t0
+                cb.epochs.append({"epoch": epoch + 1, "seconds_with_val": total, "val_seconds": cb.val,
+                                  "train_seconds": total - cb.val,
+                                  **{k: float(v) for k, v in (logs or {}).items()}})
+        self.cb = CB()
+
+
+def cmd_fit(a):
+    tf = setup_tf(a)
+    import keras
+
+    classes, paths, labels = scan(a.data, a.limit)
+    tr, va = split(labels, a.val_split, a.seed)
+    paths = np.array(paths)
+    onehot = np.eye(len(classes), dtype=np.float32)[labels]
+    load = load_fn(tf, a.image_size)
+    AUTOTUNE = tf.data.AUTOTUNE
+
+    def dataset(idx, shuffle):
+        ds = tf.data.Dataset.from_tensor_slices((paths[idx], onehot[idx]))
+        if shuffle:
+            ds = ds.shuffle(len(idx), seed=a.seed, reshuffle_each_iteration=True)
+        return (ds.map(lambda p, y: (load(p), y), num_parallel_calls=AUTOTUNE)
+                .batch(a.batch_size)
+                .prefetch(AUTOTUNE))
+
+    t_build = time.perf_counter()
+    base = base_model(a)
+    base.trainable = False
+    keras.utils.set_random_seed(a.seed)
+    inp = keras.Input((a.image_size, a.image_size, 3))
+    x = base(inp, training=False)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    x = keras.layers.Dropout(0.2)(x)
+    out = keras.layers.Dense(len(classes), activation="softmax")(x)
+    model = keras.Model(inp, out)
+    model.compile(optimizer=keras.optimizers.Adam(a.lr), loss="categorical_crossentropy", metrics=["accuracy"])
+    timer = EpochTimer(keras)
+    t_fit = time.perf_counter()
+    hist = model.fit(dataset(tr, True), epochs=a.epochs, verbose=0, callbacks=[timer.cb],
+                     validation_data=dataset(va, False) if a.validate else None)
+    t_end = time.perf_counter()
+    last = {k: float(v[-1]) for k, v in hist.history.items()}
+    emit(a, {"mode": "fit", "epochs": a.epochs, "train_images": int(len(tr)), "val_images": int(len(va)),
+             "validate": bool(a.validate), "per_epoch": timer.cb.epochs,
+             "fit_seconds": t_end - t_fit, "build_seconds": t_fit - t_build,
+             "process_seconds": t_end - T_PROCESS, "final": last})
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("command", choices=["extract", "fit"])
+    p.add_argument("--data", required=True)
+    p.add_argument("--weights-npy", required=True)
+    p.add_argument("--image-size", type=int, default=192)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--intra-op-threads", type=int, default=0)
+    p.add_argument("--inter-op-threads", type=int, default=0)
+    p.add_argument("--limit", type=int, default=0, help="first N images only (quick checks)")
+    p.add_argument("--json-out", default="")
+    # extract
+    p.add_argument("--modes", default="raw,pipelined")
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--raw-batches", type=int, default=10)
+    p.add_argument("--warmup-batches", type=int, default=2)
+    # fit
+    p.add_argument("--epochs", type=int, default=1)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--val-split", type=float, default=0.2)
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--no-validate", dest="validate", action="store_false")
+    a = p.parse_args(argv)
+    {"extract": cmd_extract, "fit": cmd_fit}[a.command](a)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
