@@ -18,10 +18,11 @@ func exportCommand() *ucli.Command {
 			&ucli.Int64Flag{Name: "version", Usage: "version number (default: one more than the highest)"},
 			&ucli.BoolFlag{Name: "force", Usage: "replace an existing --version"},
 			&ucli.StringFlag{Name: "base", Usage: "base model folder, if it moved since training"},
+			&ucli.IntFlag{Name: "warmup", Usage: "embed N images of the run's data as TF Serving warm-up requests"},
 		},
 		Action: func(c *ucli.Context) error {
 			dir, v, err := train.Export(train.ExportConfig{Run: c.String("checkpoint"), ModelBasePath: c.String("export"),
-				Version: c.Int64("version"), Force: c.Bool("force"), Base: c.String("base")})
+				Version: c.Int64("version"), Force: c.Bool("force"), Base: c.String("base"), Warmup: c.Int("warmup")})
 			if err != nil {
 				return classify(err)
 			}

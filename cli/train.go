@@ -49,6 +49,7 @@ func trainFlags() []ucli.Flag {
 		&ucli.StringFlag{Name: "export", Usage: "after training, export a TF Serving SavedModel to BASE_DIR/<version>"},
 		&ucli.Int64Flag{Name: "version", Usage: "with --export: version number (default: one more than the highest)"},
 		&ucli.BoolFlag{Name: "force", Usage: "with --export: replace an existing --version"},
+		&ucli.IntFlag{Name: "warmup", Usage: "with --export: embed N training images as TF Serving warm-up requests"},
 	}
 	return append(flags, threadFlags()...)
 }
@@ -85,7 +86,7 @@ func trainConfig(c *ucli.Context) (train.Config, error) {
 		Dropout: c.Float64("dropout"), LabelSmoothing: c.Float64("label-smoothing"), LR: c.Float64("lr"),
 		BatchSize: c.Int("batch-size"), Epochs: c.Int("epochs"), Seed: c.Uint64("seed"), Patience: c.Int("patience"),
 		Device: c.String("device"), Out: c.String("out"), Resume: c.Bool("resume"),
-		Export: c.String("export"), ExportVersion: c.Int64("version"), ExportForce: c.Bool("force"),
+		Export: c.String("export"), ExportVersion: c.Int64("version"), ExportForce: c.Bool("force"), ExportWarmup: c.Int("warmup"),
 		FineTune: c.Bool("fine-tune"), FineTuneFrom: c.String("fine-tune-from"), FineTuneEpochs: c.Int("fine-tune-epochs"), FineTuneLR: c.Float64("fine-tune-lr"),
 		Threads:  tfops.SessionConfig{IntraOpThreads: c.Int("intra-op-threads"), InterOpThreads: c.Int("inter-op-threads")},
 		Progress: c.App.ErrWriter,

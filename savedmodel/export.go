@@ -44,6 +44,9 @@ type ExportOptions struct {
 	Checkpoint     string
 	CheckpointVars []string
 	Info           map[string]any // recorded in assets.extra/tfflowers_export.json
+	// Warmup holds a few encoded images written as TF Serving warm-up requests
+	// (assets.extra/tf_serving_warmup_requests); none: no warm-up file.
+	Warmup [][]byte
 }
 
 // ExportInfo is assets.extra/tfflowers_export.json.
@@ -123,6 +126,13 @@ func Export(o ExportOptions) (dir string, version int64, err error) {
 		"saved_model.pb":    smBytes,
 		"assets/labels.txt": []byte(strings.Join(o.Labels, "\n") + "\n"),
 		ExportMetaPath:      append(info, '\n'),
+	}
+	if len(o.Warmup) > 0 {
+		w, err := warmupRequests(filepath.Base(filepath.Clean(o.ModelBasePath)), o.Warmup)
+		if err != nil {
+			return "", 0, err
+		}
+		files[WarmupPath] = w
 	}
 	for name, data := range files {
 		p := filepath.Join(tmp, name)

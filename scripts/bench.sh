@@ -151,3 +151,16 @@ fi
 
 echo "{\"kind\":\"env_after\",\"load_after\":\"$(cut -d' ' -f1-3 /proc/loadavg)\"}" >>"$RAW/env.jsonl"
 "$PY" scripts/bench_report.py --dir "$OUT"
+
+# The README shows the latest table between its bench markers: regenerated here, never edited by hand.
+"$PY" - "$OUT/results.md" README.md <<'PYEOF'
+import sys
+table, readme = open(sys.argv[1]).read().strip(), sys.argv[2]
+text = open(readme).read()
+start, end = "<!-- bench:start -->", "<!-- bench:end -->"
+if start in text and end in text:
+    head, rest = text.split(start, 1)
+    text = head + start + "\n" + table + "\n" + end + rest.split(end, 1)[1]
+    open(readme, "w").write(text)
+    print("bench: README.md table updated")
+PYEOF

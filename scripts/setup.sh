@@ -36,7 +36,7 @@ case ${TFFLOWERS_VARIANT:-cpu} in
   *) die "TFFLOWERS_VARIANT=${TFFLOWERS_VARIANT}: want cpu or gpu" ;;
 esac
 stamp=$venv/.tfflowers-installed
-req_hash=$( (cat scripts/requirements.txt; echo "$tfpackage") | sha256sum | cut -c1-16)
+req_hash=$( (cat scripts/requirements.txt scripts/requirements-nodeps.txt; echo "$tfpackage") | sha256sum | cut -c1-16)
 if [ -f "$stamp" ] && grep -q "^req=$req_hash$" "$stamp"; then
   installed=$(sed -n 's/^tf=//p' "$stamp")
   say "venv ready (tensorflow-cpu $installed)"
@@ -45,7 +45,8 @@ else
   install_tf() {
     # requirements.txt pins the rest; the TF pin is passed separately so the fallback can swap it.
     "$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
-      "$tfpackage==$1" -r scripts/requirements.txt
+      "$tfpackage==$1" -r scripts/requirements.txt &&
+      "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps -r scripts/requirements-nodeps.txt
   }
   if install_tf "$want" 2>"$root/.tf-install.log"; then
     installed=$want

@@ -45,11 +45,25 @@ def main(argv=None):
     import tensorflow as tf
 
     model = tf.saved_model.load(a.model)
+    warmup_path = os.path.join(a.model, "assets.extra", "tf_serving_warmup_requests")
+    warmups = 0
+    if os.path.exists(warmup_path):
+        # Parse with TF Serving's own protos and replay each request, as TF Serving does at load.
+        from tensorflow_serving.apis import prediction_log_pb2
+
+        for rec in tf.data.TFRecordDataset(warmup_path):
+            log = prediction_log_pb2.PredictionLog.FromString(rec.numpy())
+            req = log.predict_log.request
+            if req.model_spec.signature_name != "serving_default" or set(req.inputs) != {"image_bytes"}:
+                print(f"verify_export: unexpected warm-up request {req.model_spec} {list(req.inputs)}", file=sys.stderr)
+                return 1
+            model.signatures["serving_default"](image_bytes=tf.constant(tf.make_ndarray(req.inputs["image_bytes"])))
+            warmups += 1
     raw = [open(f, "rb").read() for f in a.images]
     out = model.signatures["serving_default"](image_bytes=tf.constant(raw))
     print(json.dumps({"scores": out["scores"].numpy().tolist(),
                       "classes": [c.decode() for c in out["classes"].numpy()],
-                      "class_ids": out["class_ids"].numpy().tolist()}))
+                      "class_ids": out["class_ids"].numpy().tolist(), "warmup_requests": warmups}))
     return 0
 
 

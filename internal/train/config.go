@@ -47,6 +47,7 @@ type Config struct {
 	Export        string // BASE_DIR for a TF Serving export after training ("": none)
 	ExportVersion int64
 	ExportForce   bool
+	ExportWarmup  int // TF Serving warm-up requests to embed in the export (0: none)
 
 	Progress io.Writer // where progress bars go (stderr)
 	Logger   *slog.Logger

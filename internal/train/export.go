@@ -18,6 +18,7 @@ type ExportConfig struct {
 	Version       int64  // 0: next
 	Force         bool
 	Base          string // override the base model folder recorded in the run
+	Warmup        int    // encoded images from the run's data to embed as TF Serving warm-up requests
 }
 
 // Export writes the newest intact checkpoint of a run as a SavedModel version.
@@ -74,10 +75,62 @@ func Export(cfg ExportConfig) (string, int64, error) {
 			weights = append(weights, n)
 		}
 	}
+	var warmup [][]byte
+	if cfg.Warmup > 0 {
+		if warmup, err = warmupImages(m.Config, labels, cfg.Warmup); err != nil {
+			return "", 0, fmt.Errorf("--warmup: %w", err)
+		}
+	}
 	return savedmodel.Export(savedmodel.ExportOptions{
+		Warmup:        warmup,
 		ModelBasePath: cfg.ModelBasePath, Version: cfg.Version, Force: cfg.Force, Base: base,
 		Head: head, ImageSize: int(size), Labels: labels, Checkpoint: prefix, CheckpointVars: weights,
 		Info: map[string]any{"run": cfg.Run, "epochs": len(st.History), "global_step": st.GlobalStep,
 			"final_val_accuracy": m.FinalValAcc, "base_weights": base.Meta.Weights},
 	})
+}
+
+// warmupImages reads n images spread over the run's data (every class first), for
+// TF Serving's warm-up file.
+func warmupImages(config map[string]any, classes []string, n int) ([][]byte, error) {
+	var ds *pipeline.Dataset
+	var err error
+	if data, _ := config["data"].(string); data != "" {
+		ds, err = pipeline.ScanFolders(data, pipeline.ScanOptions{})
+	} else {
+		var paths []string
+		if list, ok := config["tfrecords"].([]any); ok {
+			for _, p := range list {
+				if s, ok := p.(string); ok {
+					paths = append(paths, s)
+				}
+			}
+		}
+		ds, err = pipeline.ReadTFRecords(paths, classes, pipeline.ScanOptions{})
+	}
+	if err != nil {
+		return nil, fmt.Errorf("the run's training data is needed for warm-up images: %w", err)
+	}
+	// Round-robin over classes so a few requests already cover every label.
+	byClass := make([][]pipeline.Sample, len(ds.Classes))
+	for _, s := range ds.Samples {
+		byClass[s.Label] = append(byClass[s.Label], s)
+	}
+	var out [][]byte
+	for k := 0; len(out) < n; k++ {
+		progressed := false
+		for _, list := range byClass {
+			if k < len(list) && len(out) < n {
+				b, err := list[k].ReadBytes()
+				if err != nil {
+					return nil, err
+				}
+				out, progressed = append(out, b), true
+			}
+		}
+		if !progressed {
+			break
+		}
+	}
+	return out, nil
 }

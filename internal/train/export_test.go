@@ -77,6 +77,7 @@ func TestExportIsServableAndMatchesTraining(t *testing.T) {
 	data := subset(t, 30)
 	cfg := baseConfig(t, data)
 	cfg.Export = filepath.Join(t.TempDir(), "models", "flowers")
+	cfg.ExportWarmup = 3
 	res, err := train.Run(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -135,9 +136,13 @@ func TestExportIsServableAndMatchesTraining(t *testing.T) {
 	var py struct {
 		Scores  [][]float32 `json:"scores"`
 		Classes []string    `json:"classes"`
+		Warmups int         `json:"warmup_requests"`
 	}
 	if err := json.Unmarshal([]byte(out), &py); err != nil {
 		t.Fatalf("verify_export.py output %q: %v", out, err)
+	}
+	if py.Warmups != 3 {
+		t.Fatalf("TF Serving's PredictionLog parser read %d warm-up requests, want 3", py.Warmups)
 	}
 	d = maxDiff(want, py.Scores)
 	t.Logf("Python tf.saved_model.load vs in-process scores: max |diff| %.3g", d)

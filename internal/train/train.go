@@ -57,7 +57,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	res := &Result{Metrics: t.metrics, Out: cfg.Out}
 	if cfg.Export != "" {
 		t.close() // export opens its own sessions; free the training ones first
-		dir, version, err := Export(ExportConfig{Run: cfg.Out, ModelBasePath: cfg.Export, Version: cfg.ExportVersion, Force: cfg.ExportForce})
+		dir, version, err := Export(ExportConfig{Run: cfg.Out, ModelBasePath: cfg.Export, Version: cfg.ExportVersion, Force: cfg.ExportForce, Warmup: cfg.ExportWarmup})
 		if err != nil {
 			return res, fmt.Errorf("training finished (outputs in %s) but the export failed: %w", cfg.Out, err)
 		}
