@@ -16,11 +16,15 @@ RUN bash scripts/install_build_deps.sh
 COPY . .
 # setup.sh installs the pinned wheel: tensorflow-cpu, or tensorflow[and-cuda] for the GPU variant.
 RUN TFFLOWERS_VARIANT="$VARIANT" bash scripts/setup.sh
+# Separate layers on purpose: the TensorFlow install stays cached while the sources change.
+# hadolint ignore=DL3059
 RUN TFFLOWERS_WEIGHTS="$TFFLOWERS_WEIGHTS" bash scripts/docker_build.sh /opt/tfflowers
 
 FROM debian:bookworm-slim AS runtime-cpu
 FROM nvidia/cuda:12.5.1-base-ubuntu24.04 AS runtime-gpu
 
+# runtime-cpu / runtime-gpu are the stages above, not registry images.
+# hadolint ignore=DL3006
 FROM runtime-${VARIANT} AS runtime
 # No Python, no Go: the binary, the TensorFlow libraries and the base model (smoke-tested in docker_build.sh).
 COPY --from=build /opt/tfflowers /opt/tfflowers

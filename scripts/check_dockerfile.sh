@@ -31,9 +31,8 @@ done < <(sed -e ':a' -e '/\\$/N; s/\\\n//; ta' "$df")
 grep -q '^ENTRYPOINT \["tfflowers"\]' "$df" || fail 'ENTRYPOINT must be ["tfflowers"]'
 grep -qE '^USER [1-9]' "$df" || fail "the runtime image must run as a non-root USER"
 grep -q '^VOLUME \["/data", "/models"\]' "$df" || fail 'VOLUME ["/data", "/models"] missing'
-if command -v hadolint >/dev/null; then
-  hadolint --ignore DL3006 "$df"
-else
-  echo "check_dockerfile: hadolint not installed; lint skipped (structure checks above passed)"
-fi
+hadolint=$(command -v hadolint || true)
+[ -n "$hadolint" ] || [ ! -x .venv/bin/hadolint ] || hadolint=.venv/bin/hadolint   # installed by setup.sh
+[ -n "$hadolint" ] || fail "hadolint not found (scripts/setup.sh installs it into .venv)"
+"$hadolint" "$df" || fail "hadolint reports problems in $df"
 echo "check_dockerfile: ok ($runs RUN steps, each a script CI runs)"

@@ -3,29 +3,22 @@ package batch_test
 import (
 	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"testing"
+
+	"github.com/tfflowers/tfflowers/internal/tftest"
 )
 
 // tfflowersBin is the tfflowers binary built once by TestMain; jobs run as its children.
 var tfflowersBin string
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "tfflowers-batch-test-")
+	bin, cleanup, err := tftest.BuildCLI()
 	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
+		fmt.Fprintf(os.Stderr, "batch tests: %v\n", err)
 		os.Exit(1)
 	}
-	tfflowersBin = filepath.Join(dir, "tfflowers")
-	build := exec.Command("go", "build", "-o", tfflowersBin, "github.com/tfflowers/tfflowers/cmd/tfflowers")
-	build.Env = os.Environ()
-	if out, err := build.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "batch tests: building tfflowers: %v\n%s", err, out)
-		os.RemoveAll(dir)
-		os.Exit(1)
-	}
+	tfflowersBin = bin
 	code := m.Run()
-	os.RemoveAll(dir)
+	cleanup()
 	os.Exit(code)
 }

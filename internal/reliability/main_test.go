@@ -24,22 +24,14 @@ import (
 var cliBin string
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "tfflowers-reliability-bin-")
+	bin, cleanup, err := tftest.BuildCLI()
 	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
+		fmt.Fprintf(os.Stderr, "reliability: %v\n", err)
 		os.Exit(1)
 	}
-	os.Chmod(dir, 0o755)
-	cliBin = filepath.Join(dir, "tfflowers")
-	build := exec.Command("go", "build", "-o", cliBin, "github.com/tfflowers/tfflowers/cmd/tfflowers")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintf(os.Stderr, "reliability: go build of the CLI failed (source .tf/env.sh first): %v\n", err)
-		os.RemoveAll(dir)
-		os.Exit(1)
-	}
+	cliBin = bin
 	code := m.Run()
-	os.RemoveAll(dir)
+	cleanup()
 	os.Exit(code)
 }
 

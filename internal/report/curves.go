@@ -9,6 +9,8 @@ import (
 	"image/png"
 	"math"
 	"slices"
+
+	"github.com/tfflowers/tfflowers/internal/atomicfile"
 )
 
 // EpochPoint is the summary of one finished training epoch.
@@ -80,7 +82,7 @@ func PlotCurves(path string, points []EpochPoint) error {
 	if err := png.Encode(&buf, img); err != nil {
 		return fmt.Errorf("plot curves: encode png: %w", err)
 	}
-	if err := writeFileAtomic(path, buf.Bytes(), 0o644); err != nil {
+	if err := atomicfile.WriteFile(path, buf.Bytes(), 0o644); err != nil {
 		return fmt.Errorf("plot curves: %w", err)
 	}
 	return nil

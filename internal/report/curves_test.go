@@ -123,7 +123,7 @@ func TestPlotCurvesErrors(t *testing.T) {
 		wantErr string
 	}{
 		{"empty slice", filepath.Join(t.TempDir(), "x.png"), nil, "no epochs"},
-		{"missing directory", filepath.Join(t.TempDir(), "missing", "x.png"), pts, "create temp file"},
+		{"missing directory", filepath.Join(t.TempDir(), "missing", "x.png"), pts, "no such file or directory"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -3,6 +3,7 @@
 package tftest
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -119,4 +120,26 @@ func exportOnce(t testing.TB, name string, args ...string) string {
 	}
 	RunPython(t, "export_base_model.py", append([]string{"--out", out, "--force"}, args...)...)
 	return out
+}
+
+// BuildCLI builds the tfflowers binary into a fresh world-readable temp folder (tests may
+// run it as another user), for TestMain functions that drive the real CLI. The caller
+// removes the folder with cleanup when done.
+func BuildCLI() (bin string, cleanup func(), err error) {
+	dir, err := os.MkdirTemp("", "tfflowers-cli-")
+	if err != nil {
+		return "", nil, err
+	}
+	cleanup = func() { os.RemoveAll(dir) }
+	if err := os.Chmod(dir, 0o755); err != nil {
+		cleanup()
+		return "", nil, err
+	}
+	bin = filepath.Join(dir, "tfflowers")
+	build := exec.Command("go", "build", "-o", bin, "github.com/tfflowers/tfflowers/cmd/tfflowers")
+	if out, err := build.CombinedOutput(); err != nil {
+		cleanup()
+		return "", nil, fmt.Errorf("go build of the CLI failed (source .tf/env.sh first): %v\n%s", err, out)
+	}
+	return bin, cleanup, nil
 }
