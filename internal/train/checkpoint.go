@@ -25,6 +25,7 @@ const (
 	checkpointName  = "ckpt"
 	stateFile       = "state.json"
 	keepCheckpoints = 3
+	bestDir         = "best" // checkpoints/best: a copy of the best epoch's checkpoint (--restore-best)
 )
 
 // runState is everything besides variables that a resumed run needs.
@@ -216,4 +217,51 @@ func verifyFiles(dir string, files map[string]string) error {
 		}
 	}
 	return nil
+}
+
+// keepBest copies the checkpoint dir src to checkpoints/best, atomically (copy into a
+// temp dir, fsync, swap), so the best epoch survives the pruning of old checkpoints.
+func keepBest(out, src string) error {
+	root := filepath.Join(out, checkpointDir)
+	tmp, err := os.MkdirTemp(root, ".tmp-best-")
+	if err != nil {
+		return fmt.Errorf("checkpoint: %w", err)
+	}
+	defer os.RemoveAll(tmp)
+	entries, err := os.ReadDir(src)
+	if err != nil {
+		return fmt.Errorf("checkpoint: %w", err)
+	}
+	for _, e := range entries {
+		data, err := os.ReadFile(filepath.Join(src, e.Name()))
+		if err != nil {
+			return fmt.Errorf("checkpoint: %w", err)
+		}
+		if err := atomicfile.WriteFile(filepath.Join(tmp, e.Name()), data, 0o644); err != nil {
+			return fmt.Errorf("checkpoint: %w", err)
+		}
+	}
+	final := filepath.Join(root, bestDir)
+	old := tmp + "-old"
+	if err := os.Rename(final, old); err != nil && !os.IsNotExist(err) {
+		return fmt.Errorf("checkpoint: %w", err)
+	}
+	defer os.RemoveAll(old)
+	if err := os.Rename(tmp, final); err != nil {
+		return fmt.Errorf("checkpoint: %w", err)
+	}
+	return atomicfile.SyncDir(root)
+}
+
+// bestCheckpoint returns the intact checkpoints/best prefix and its state, if any.
+func bestCheckpoint(out string) (string, *runState, error) {
+	dir := filepath.Join(out, checkpointDir, bestDir)
+	st, err := readState(dir)
+	if err != nil {
+		return "", nil, err
+	}
+	if err := verifyFiles(dir, st.Files); err != nil {
+		return "", nil, err
+	}
+	return filepath.Join(dir, checkpointName), st, nil
 }

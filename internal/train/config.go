@@ -27,7 +27,8 @@ type Config struct {
 	BatchSize      int
 	Epochs         int
 	Seed           uint64
-	Patience       int // early stopping on validation loss; 0: off
+	Patience       int  // early stopping on validation loss; 0: off
+	RestoreBest    bool // end with the weights of the epoch with the lowest validation loss
 	Augment        tfops.Augment
 
 	// Fine-tuning: after Epochs with the base frozen, FineTuneEpochs more train the backbone

@@ -43,7 +43,15 @@ func Export(cfg ExportConfig) (string, int64, error) {
 	size, _ := m.Config["image_size"].(float64)
 	var st *runState
 	var prefix string
+	if m.RestoredBestEpoch > 0 { // the run ended on its best epoch's weights: export those
+		if p, s, err := bestCheckpoint(cfg.Run); err == nil && len(s.Variables) > 0 {
+			st, prefix = s, p
+		}
+	}
 	for _, dir := range listCheckpoints(cfg.Run) {
+		if st != nil {
+			break
+		}
 		s, err := readState(dir)
 		if err == nil {
 			err = verifyFiles(dir, s.Files)

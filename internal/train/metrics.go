@@ -23,26 +23,28 @@ type EpochMetrics struct {
 
 // Metrics is metrics.json.
 type Metrics struct {
-	Tfflowers    string             `json:"tfflowers_version"`
-	TensorFlow   string             `json:"tensorflow_version"`
-	Device       string             `json:"device"`
-	Seed         uint64             `json:"seed"`
-	Config       map[string]any     `json:"config"`
-	Classes      []string           `json:"classes"`
-	TrainImages  int                `json:"train_images"`
-	ValImages    int                `json:"val_images"`
-	Skipped      int                `json:"skipped_files"`
-	Epochs       []EpochMetrics     `json:"epochs"`
-	BestEpoch    int                `json:"best_epoch"`
-	BestValLoss  float64            `json:"best_val_loss"`
-	FinalValAcc  float64            `json:"final_val_accuracy"`
-	FinalValLoss float64            `json:"final_val_loss"`
-	StoppedEarly bool               `json:"stopped_early"`
-	Confusion    *report.Confusion  `json:"confusion"`
-	TotalSeconds float64            `json:"total_seconds"`
-	ResumedFrom  string             `json:"resumed_from,omitempty"`
-	Cache        map[string]any     `json:"feature_cache,omitempty"`
-	Timings      map[string]float64 `json:"timings"`
+	Tfflowers    string         `json:"tfflowers_version"`
+	TensorFlow   string         `json:"tensorflow_version"`
+	Device       string         `json:"device"`
+	Seed         uint64         `json:"seed"`
+	Config       map[string]any `json:"config"`
+	Classes      []string       `json:"classes"`
+	TrainImages  int            `json:"train_images"`
+	ValImages    int            `json:"val_images"`
+	Skipped      int            `json:"skipped_files"`
+	Epochs       []EpochMetrics `json:"epochs"`
+	BestEpoch    int            `json:"best_epoch"`
+	BestValLoss  float64        `json:"best_val_loss"`
+	FinalValAcc  float64        `json:"final_val_accuracy"`
+	FinalValLoss float64        `json:"final_val_loss"`
+	StoppedEarly bool           `json:"stopped_early"`
+	// RestoredBestEpoch is the epoch whose weights the run ended with (--restore-best); 0: the last.
+	RestoredBestEpoch int                `json:"restored_best_epoch,omitempty"`
+	Confusion         *report.Confusion  `json:"confusion"`
+	TotalSeconds      float64            `json:"total_seconds"`
+	ResumedFrom       string             `json:"resumed_from,omitempty"`
+	Cache             map[string]any     `json:"feature_cache,omitempty"`
+	Timings           map[string]float64 `json:"timings"`
 }
 
 func writeMetrics(out string, m *Metrics) error {

@@ -186,7 +186,7 @@ func (t *trainer) configMap() map[string]any {
 	return map[string]any{
 		"data": c.Data, "tfrecords": c.TFRecords, "val_dir": c.ValDir, "val_split": c.ValSplit, "base": c.Base,
 		"image_size": c.ImageSize, "head": c.Head, "dropout": c.Dropout, "label_smoothing": c.LabelSmoothing,
-		"lr": c.LR, "batch_size": c.BatchSize, "epochs": c.Epochs, "seed": c.Seed, "patience": c.Patience,
+		"lr": c.LR, "batch_size": c.BatchSize, "epochs": c.Epochs, "seed": c.Seed, "patience": c.Patience, "restore_best": c.RestoreBest,
 		"augment":   map[string]any{"flip": c.Augment.Flip, "zoom": c.Augment.Zoom, "brightness": c.Augment.Brightness},
 		"fine_tune": c.FineTune, "fine_tune_from": c.FineTuneFrom, "fine_tune_epochs": c.FineTuneEpochs, "fine_tune_lr": c.FineTuneLR,
 		"cache_dir": c.CacheDir, "device": c.Device, "intra_op_threads": c.Threads.IntraOpThreads, "inter_op_threads": c.Threads.InterOpThreads,
@@ -194,12 +194,17 @@ func (t *trainer) configMap() map[string]any {
 }
 
 func (t *trainer) checkpoint() error {
+	_, err := t.saveCheckpoint()
+	return err
+}
+
+func (t *trainer) saveCheckpoint() (string, error) {
 	t.state.Variables = t.graph.CheckpointNames()
 	dir, err := saveCheckpoint(t.cfg.Out, t.state, func(p string) error { return t.graph.Save(t.base.Session, p) })
 	if err == nil {
 		t.cfg.Logger.Debug("checkpoint saved", "dir", dir)
 	}
-	return err
+	return dir, err
 }
 
 func (t *trainer) loop(ctx context.Context) error {
@@ -298,7 +303,8 @@ func (t *trainer) loop(ctx context.Context) error {
 		log.Info("epoch done", "epoch", m.Epoch, "train_loss", round4(m.TrainLoss), "train_acc", round4(m.TrainAcc),
 			"val_loss", round4(m.ValLoss), "val_acc", round4(m.ValAcc), "seconds", round4(m.Seconds), "img_per_s", round4(m.ImagesPerSec))
 		t.state.History = append(t.state.History, m)
-		if valLoss < t.state.BestLoss {
+		improved := valLoss < t.state.BestLoss
+		if improved {
 			t.state.BestLoss, t.state.BestEpoch, t.state.Stale = valLoss, epoch+1, 0
 		} else {
 			t.state.Stale++
@@ -306,8 +312,14 @@ func (t *trainer) loop(ctx context.Context) error {
 		t.state.Partial = epochTotals{}
 		t.state.Batch = 0
 		t.state.Epoch = epoch + 1
-		if err := t.checkpoint(); err != nil {
+		dir, err := t.saveCheckpoint()
+		if err != nil {
 			return err
+		}
+		if improved && cfg.RestoreBest {
+			if err := keepBest(cfg.Out, dir); err != nil {
+				return err
+			}
 		}
 		t.state.Epoch = epoch // the loop's increment moves it on
 		if err := t.writeOutputs(nil); err != nil {
@@ -378,7 +390,7 @@ func (t *trainer) writeOutputs(conf *report.Confusion) error {
 	if m.BestValLoss == math.MaxFloat64 {
 		m.BestValLoss = 0
 	}
-	if n := len(m.Epochs); n > 0 {
+	if n := len(m.Epochs); n > 0 && conf == nil { // finish() sets them from its own validation
 		m.FinalValAcc, m.FinalValLoss = m.Epochs[n-1].ValAcc, m.Epochs[n-1].ValLoss
 	}
 	if conf != nil {
@@ -403,10 +415,23 @@ func (t *trainer) writeOutputs(conf *report.Confusion) error {
 
 // finish evaluates the final model on the validation set and writes the reports.
 func (t *trainer) finish() error {
-	_, _, conf, err := t.validate(t.cfg.FineTune)
+	if t.cfg.RestoreBest && t.state.BestEpoch > 0 && t.state.BestEpoch < len(t.state.History) {
+		prefix, st, err := bestCheckpoint(t.cfg.Out)
+		if err != nil {
+			return fmt.Errorf("--restore-best: the best epoch's checkpoint is unusable: %w", err)
+		}
+		if err := t.graph.Restore(t.base.Session, prefix); err != nil {
+			return fmt.Errorf("--restore-best: %w", err)
+		}
+		t.metrics.RestoredBestEpoch = len(st.History)
+		t.cfg.Logger.Info("restored the best epoch's weights", "epoch", len(st.History), "val_loss", round4(t.state.BestLoss))
+	}
+	valLoss, _, conf, err := t.validate(t.cfg.FineTune)
 	if err != nil {
 		return err
 	}
+	// The final figures are those of the model as it leaves training (best or last epoch).
+	t.metrics.FinalValAcc, t.metrics.FinalValLoss = conf.Accuracy(), valLoss
 	if n, names := t.src.badCount(); n > 0 {
 		t.cfg.Logger.Warn("images that could not be decoded were skipped", "count", n, "first", strings.Join(names[:min(3, n)], ", "))
 		t.metrics.Skipped += n

@@ -239,3 +239,53 @@ func TestTrainFromTFRecords(t *testing.T) {
 	}
 	t.Logf("TFRecords: val accuracy %.3f after 4 epochs", m.FinalValAcc)
 }
+
+// TestRestoreBest ends a run on its best epoch's weights: with a learning rate high enough
+// to make validation loss bounce, the final figures and the export are those of the epoch
+// with the lowest validation loss, not the last one.
+func TestRestoreBest(t *testing.T) {
+	if testing.Short() {
+		t.Skip("trains; skipped with -short")
+	}
+	cfg := baseConfig(t, subset(t, 20))
+	cfg.LR, cfg.Epochs, cfg.RestoreBest = 0.05, 6, true
+	cfg.Export = filepath.Join(t.TempDir(), "m")
+	res, err := train.Run(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := res.Metrics
+	best, bestLoss := 0, math.Inf(1)
+	for i, e := range m.Epochs {
+		if e.ValLoss < bestLoss {
+			best, bestLoss = i+1, e.ValLoss
+		}
+	}
+	t.Logf("val losses by epoch: %v; best epoch %d", func() (v []float64) {
+		for _, e := range m.Epochs {
+			v = append(v, e.ValLoss)
+		}
+		return v
+	}(), best)
+	if best == len(m.Epochs) {
+		t.Fatalf("the last epoch was the best; raise the learning rate so this test exercises the restore")
+	}
+	if m.RestoredBestEpoch != best {
+		t.Fatalf("restored epoch %d, best epoch %d", m.RestoredBestEpoch, best)
+	}
+	if math.Abs(m.FinalValLoss-bestLoss) > 1e-4 {
+		t.Fatalf("final val loss %.6f, best epoch's %.6f", m.FinalValLoss, bestLoss)
+	}
+	raw, err := os.ReadFile(filepath.Join(res.ExportDir, "assets.extra", "tfflowers_export.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var info struct {
+		Info struct {
+			Epochs int `json:"epochs"`
+		} `json:"info"`
+	}
+	if err := json.Unmarshal(raw, &info); err != nil || info.Info.Epochs != best {
+		t.Fatalf("the export holds the weights after %d epochs (%v), want the best epoch %d", info.Info.Epochs, err, best)
+	}
+}
