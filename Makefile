@@ -11,7 +11,8 @@ TFFLOWERS_LOCAL ?=
 DATA ?= $(if $(TFFLOWERS_LOCAL),$(TFFLOWERS_LOCAL)/data/flower_photos,build/flower_photos)
 WEIGHTS ?= $(if $(TFFLOWERS_LOCAL),$(TFFLOWERS_LOCAL)/models/mobilenet_v2_1.0_224_imagenet_npy,imagenet)
 BASE ?= models/base
-OUT ?= runs/flowers
+# A new folder per run: train refuses to overwrite an earlier run (use --resume to continue one).
+OUT ?= runs/flowers-$(shell date +%Y%m%d-%H%M%S)
 TRAIN_FLAGS ?=
 GOTEST_FLAGS ?= -count=1 -timeout 60m
 FUZZTIME ?= 5s
