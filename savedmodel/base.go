@@ -186,19 +186,14 @@ func dtypeName(dt tf.DataType) string {
 	}
 }
 
+// tensorByName resolves a signature's tensor name; a miss means the model is not what
+// tfflowers expects.
 func tensorByName(g *tf.Graph, name string) (tf.Output, error) {
-	opName, idx := name, 0
-	if i := strings.LastIndexByte(name, ':'); i >= 0 {
-		opName = name[:i]
-		if _, err := fmt.Sscan(name[i+1:], &idx); err != nil {
-			return tf.Output{}, fmt.Errorf("%w: bad tensor name %q", ErrNotBase, name)
-		}
+	o, err := tfops.GraphOutput(g, name)
+	if err != nil {
+		return tf.Output{}, fmt.Errorf("%w: %w", ErrNotBase, err)
 	}
-	o := g.Operation(opName)
-	if o == nil || idx >= o.NumOutputs() {
-		return tf.Output{}, fmt.Errorf("%w: tensor %q not in the graph", ErrNotBase, name)
-	}
-	return o.Output(idx), nil
+	return o, nil
 }
 
 // CheckImageSize reports whether the base accepts size x size inputs, and the feature

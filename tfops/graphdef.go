@@ -1,7 +1,9 @@
 package tfops
 
 import (
+	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 
 	tf "github.com/galeone/tensorflow/tensorflow/go"
@@ -152,18 +154,31 @@ func PruneGraphDef(def []byte, keep ...string) ([]byte, error) {
 	return proto.Marshal(out)
 }
 
-// graphOutput finds tensor "op:idx" in g.
-func graphOutput(g *tf.Graph, name string) (tf.Output, error) {
-	opName, idx := name, 0
-	if i := strings.LastIndexByte(name, ':'); i >= 0 {
-		opName = name[:i]
-		if _, err := fmt.Sscan(name[i+1:], &idx); err != nil {
-			return tf.Output{}, fmt.Errorf("tfops: bad tensor name %q", name)
-		}
+// ErrNoTensor means a tensor name does not resolve in a graph.
+var ErrNoTensor = errors.New("tensor not in the graph")
+
+// SplitTensorName splits "op:index" (index 0 when omitted).
+func SplitTensorName(name string) (string, int, error) {
+	i := strings.LastIndexByte(name, ':')
+	if i < 0 {
+		return name, 0, nil
+	}
+	idx, err := strconv.Atoi(name[i+1:])
+	if err != nil || idx < 0 {
+		return "", 0, fmt.Errorf("%w: bad tensor name %q", ErrNoTensor, name)
+	}
+	return name[:i], idx, nil
+}
+
+// GraphOutput finds tensor "op:index" in g.
+func GraphOutput(g *tf.Graph, name string) (tf.Output, error) {
+	opName, idx, err := SplitTensorName(name)
+	if err != nil {
+		return tf.Output{}, err
 	}
 	o := g.Operation(opName)
 	if o == nil || idx >= o.NumOutputs() {
-		return tf.Output{}, fmt.Errorf("tfops: no tensor %q in the graph", name)
+		return tf.Output{}, fmt.Errorf("%w: %q", ErrNoTensor, name)
 	}
 	return o.Output(idx), nil
 }

@@ -75,7 +75,7 @@ func BuildServingGraph(spec ServingSpec) (sg *ServingGraph, err error) {
 	if err := g.ImportWithOptions(loop, opts); err != nil {
 		return nil, &GraphError{Step: "import decode loop", Err: err}
 	}
-	decoded, err := graphOutput(g, "decode_images/exit_acc:0")
+	decoded, err := GraphOutput(g, "decode_images/exit_acc:0")
 	if err != nil {
 		return nil, err
 	}
@@ -83,7 +83,7 @@ func BuildServingGraph(spec ServingSpec) (sg *ServingGraph, err error) {
 	input := normalize(s.SubScope("preprocess"), sg.Images)
 
 	baseOpts := tf.GraphImportOptions{Prefix: baseImportPrefix}
-	inName, inIdx, err := splitTensorName(spec.BaseInput)
+	inName, inIdx, err := SplitTensorName(spec.BaseInput)
 	if err != nil {
 		return nil, err
 	}
@@ -91,7 +91,7 @@ func BuildServingGraph(spec ServingSpec) (sg *ServingGraph, err error) {
 	if err := g.ImportWithOptions(spec.BaseGraphDef, baseOpts); err != nil {
 		return nil, &GraphError{Step: "import base graph", Err: err}
 	}
-	features, err := graphOutput(g, baseImportPrefix+"/"+spec.BaseFeatures)
+	features, err := GraphOutput(g, baseImportPrefix+"/"+spec.BaseFeatures)
 	if err != nil {
 		return nil, err
 	}
@@ -120,19 +120,6 @@ func BuildServingGraph(spec ServingSpec) (sg *ServingGraph, err error) {
 		return nil, &GraphError{Step: "build serving graph", Err: s.Err()}
 	}
 	return sg, nil
-}
-
-func splitTensorName(name string) (string, int, error) {
-	var idx int
-	for i := len(name) - 1; i >= 0; i-- {
-		if name[i] == ':' {
-			if _, err := fmt.Sscan(name[i+1:], &idx); err != nil {
-				return "", 0, fmt.Errorf("tfops: bad tensor name %q", name)
-			}
-			return name[:i], idx, nil
-		}
-	}
-	return name, 0, nil
 }
 
 // SaverDef returns the names the SavedModel loader uses to restore variables.
