@@ -78,25 +78,15 @@ func (p *proc) stderr() string {
 	return strings.Join(p.lines, "\n")
 }
 
-// waitFor blocks until a stderr line contains s.
+// waitFor blocks until a stderr line contains s; the process exiting first fails the test.
 func (p *proc) waitFor(t *testing.T, s string, timeout time.Duration) {
 	t.Helper()
-	deadline := time.After(timeout)
-	for {
-		select {
-		case line := <-p.seen:
-			if strings.Contains(line, s) {
-				return
-			}
-		case <-p.done:
-			t.Fatalf("tfflowers exited (%v) before printing %q:\n%s", p.err, s, p.stderr())
-		case <-deadline:
-			t.Fatalf("no %q on stderr within %v:\n%s", s, timeout, p.stderr())
-		}
+	if !p.waitOrExit(t, s, timeout) {
+		t.Fatalf("tfflowers exited (%v) before printing %q:\n%s", p.err, s, p.stderr())
 	}
 }
 
-// waitOrExit is waitFor that returns false instead of failing when the process exits.
+// waitOrExit blocks until a stderr line contains s (true) or the process exits (false).
 func (p *proc) waitOrExit(t *testing.T, s string, timeout time.Duration) bool {
 	t.Helper()
 	deadline := time.After(timeout)
