@@ -95,6 +95,15 @@ func (p *Progress) ForceTerminal(on bool) {
 	p.terminal = on
 }
 
+// Interactive reports whether the progress is drawn as a bar on a terminal
+// rather than logged. Callers use it to avoid saying the same thing twice:
+// on a terminal the bar's summary line already shows the epoch's results.
+func (p *Progress) Interactive() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.terminal
+}
+
 // Update records that done images of this epoch have been processed, with
 // the running loss and accuracy. Output is rate limited, so it is cheap to
 // call after every batch. Calls after Finish are ignored.

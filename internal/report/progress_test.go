@@ -162,6 +162,13 @@ func TestProgressNotTerminalForNonFile(t *testing.T) {
 	if p.interval != defaultLogInterval {
 		t.Errorf("interval = %v, want default %v", p.interval, defaultLogInterval)
 	}
+	if p.Interactive() {
+		t.Error("Interactive() true for a bytes.Buffer")
+	}
+	p.ForceTerminal(true)
+	if !p.Interactive() {
+		t.Error("Interactive() false after ForceTerminal(true)")
+	}
 }
 
 func TestProgressConcurrentUpdates(t *testing.T) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math"
 	"os"
 	"path/filepath"
@@ -292,15 +293,22 @@ func (t *trainer) loop(ctx context.Context) error {
 		if t.state.Batch < nBatches {
 			return fmt.Errorf("epoch %d ended after %d of %d batches", epoch+1, t.state.Batch, nBatches)
 		}
-		valLoss, valAcc, _, err := t.validate(fineTune)
+		v, err := t.validate(fineTune)
 		if err != nil {
 			return err
 		}
+		valLoss, valAcc := v.loss, v.conf.Accuracy()
 		m := EpochMetrics{Epoch: epoch + 1, Phase: phase, TrainLoss: p.LossSum / math.Max(1, float64(p.Seen)),
 			TrainAcc: float64(p.Correct) / math.Max(1, float64(p.Seen)), ValLoss: valLoss, ValAcc: valAcc,
 			Seconds: p.Seconds, ImagesPerSec: float64(p.Seen) / math.Max(1e-9, p.Seconds), LR: lr}
-		prog.Finish(fmt.Sprintf("loss %.4f acc %.4f val_loss %.4f val_acc %.4f", m.TrainLoss, m.TrainAcc, m.ValLoss, m.ValAcc))
-		log.Info("epoch done", "epoch", m.Epoch, "train_loss", round4(m.TrainLoss), "train_acc", round4(m.TrainAcc),
+		// One line per epoch: the bar's summary on a terminal, else the structured log
+		// line that `tfflowers batch` and log collectors read.
+		level := slog.LevelInfo
+		if prog.Interactive() {
+			prog.Finish(fmt.Sprintf("loss %.4f acc %.4f val_loss %.4f val_acc %.4f", m.TrainLoss, m.TrainAcc, m.ValLoss, m.ValAcc))
+			level = slog.LevelDebug
+		}
+		log.Log(context.Background(), level, "epoch done", "epoch", m.Epoch, "train_loss", round4(m.TrainLoss), "train_acc", round4(m.TrainAcc),
 			"val_loss", round4(m.ValLoss), "val_acc", round4(m.ValAcc), "seconds", round4(m.Seconds), "img_per_s", round4(m.ImagesPerSec))
 		t.state.History = append(t.state.History, m)
 		improved := valLoss < t.state.BestLoss
@@ -338,10 +346,16 @@ func (t *trainer) stepBatch(b *batch) tfops.Batch {
 	return tfops.Batch{Features: b.features, FeatShape: t.featDim, Images: b.images, ImageSize: t.cfg.ImageSize, Labels: b.labels}
 }
 
-// validate runs the validation set through the model; it returns loss, accuracy and the
-// confusion matrix. Once the backbone is being fine-tuned, cached features are stale, so
-// images go through the whole network.
-func (t *trainer) validate(throughBackbone bool) (float64, float64, *report.Confusion, error) {
+// validation is one pass over the validation set.
+type validation struct {
+	loss  float64
+	conf  *report.Confusion
+	preds []valPrediction // in validation-set order
+}
+
+// validate runs the validation set through the model. Once the backbone is being
+// fine-tuned, cached features are stale, so images go through the whole network.
+func (t *trainer) validate(throughBackbone bool) (*validation, error) {
 	cfg := t.cfg
 	order := make([]int, len(t.data.val))
 	for i := range order {
@@ -349,38 +363,41 @@ func (t *trainer) validate(throughBackbone bool) (float64, float64, *report.Conf
 	}
 	runCtx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	conf := report.NewConfusion(t.data.classes)
+	v := &validation{conf: report.NewConfusion(t.data.classes), preds: make([]valPrediction, 0, len(order))}
 	nc := len(t.data.classes)
 	lossSum, seen := 0.0, 0
 	for r := range t.src.stream(runCtx, t.data.val, order, cfg.BatchSize, 0, -1, throughBackbone) {
 		if r.err != nil {
-			return 0, 0, nil, r.err
+			return nil, r.err
 		}
 		if r.b.n() == 0 {
 			continue
 		}
 		probs, loss, err := t.graph.Evaluate(t.base.Session, t.stepBatch(r.b))
 		if err != nil {
-			return 0, 0, nil, err
+			return nil, err
 		}
 		for i, label := range r.b.labels {
+			row := probs[i*nc : (i+1)*nc]
 			best := 0
 			for c := 1; c < nc; c++ {
-				if probs[i*nc+c] > probs[i*nc+best] {
+				if row[c] > row[best] {
 					best = c
 				}
 			}
-			if err := conf.Add(int(label), best); err != nil {
-				return 0, 0, nil, err
+			if err := v.conf.Add(int(label), best); err != nil {
+				return nil, err
 			}
+			v.preds = append(v.preds, valPrediction{name: r.b.names[i], label: int(label), predicted: best, probs: append([]float32(nil), row...)})
 		}
 		lossSum += loss * float64(r.b.n())
 		seen += r.b.n()
 	}
 	if seen == 0 {
-		return 0, 0, nil, fmt.Errorf("no validation image could be decoded")
+		return nil, fmt.Errorf("no validation image could be decoded")
 	}
-	return lossSum / float64(seen), conf.Accuracy(), conf, nil
+	v.loss = lossSum / float64(seen)
+	return v, nil
 }
 
 func (t *trainer) writeOutputs(conf *report.Confusion) error {
@@ -426,12 +443,16 @@ func (t *trainer) finish() error {
 		t.metrics.RestoredBestEpoch = len(st.History)
 		t.cfg.Logger.Info("restored the best epoch's weights", "epoch", len(st.History), "val_loss", round4(t.state.BestLoss))
 	}
-	valLoss, _, conf, err := t.validate(t.cfg.FineTune)
+	v, err := t.validate(t.cfg.FineTune)
 	if err != nil {
 		return err
 	}
+	conf := v.conf
 	// The final figures are those of the model as it leaves training (best or last epoch).
-	t.metrics.FinalValAcc, t.metrics.FinalValLoss = conf.Accuracy(), valLoss
+	t.metrics.FinalValAcc, t.metrics.FinalValLoss = conf.Accuracy(), v.loss
+	if err := writeValPredictions(t.cfg.Out, t.data.classes, v.preds); err != nil {
+		return fmt.Errorf("write %s: %w", valPredictionsFile, err)
+	}
 	if n, names := t.src.badCount(); n > 0 {
 		t.cfg.Logger.Warn("images that could not be decoded were skipped", "count", n, "first", strings.Join(names[:min(3, n)], ", "))
 		t.metrics.Skipped += n

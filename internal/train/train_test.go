@@ -2,6 +2,7 @@ package train_test
 
 import (
 	"context"
+	"encoding/csv"
 	"encoding/json"
 	"errors"
 	"io"
@@ -9,7 +10,10 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
+	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/tfflowers/tfflowers/internal/tftest"
@@ -98,6 +102,7 @@ func TestTrainEndToEndAndResume(t *testing.T) {
 	if readMetrics(t, cfg.Out).FinalValAcc != m.FinalValAcc {
 		t.Fatal("metrics.json differs from the returned metrics")
 	}
+	checkValPredictions(t, cfg.Out, data, m)
 
 	// Interrupted at once, then resumed, then extended: the same numbers as one run.
 	cut := cfg
@@ -287,5 +292,62 @@ func TestRestoreBest(t *testing.T) {
 	}
 	if err := json.Unmarshal(raw, &info); err != nil || info.Info.Epochs != best {
 		t.Fatalf("the export holds the weights after %d epochs (%v), want the best epoch %d", info.Info.Epochs, err, best)
+	}
+}
+
+// checkValPredictions checks val_predictions.csv against the run's metrics: one row per
+// validation image, each a file of the dataset, probabilities that sum to 1 and whose
+// argmax is the predicted class, and the same accuracy and confusion counts.
+func checkValPredictions(t *testing.T, out, data string, m *train.Metrics) {
+	t.Helper()
+	f, err := os.Open(filepath.Join(out, "val_predictions.csv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	rows, err := csv.NewReader(f).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := append([]string{"file", "label", "predicted", "confidence", "correct"}, "p_daisy", "p_dandelion", "p_roses", "p_sunflowers", "p_tulips")
+	if !slices.Equal(rows[0], want) {
+		t.Fatalf("header %q, want %q", rows[0], want)
+	}
+	rows = rows[1:]
+	if len(rows) != m.ValImages {
+		t.Fatalf("%d rows, want %d validation images", len(rows), m.ValImages)
+	}
+	correct, seen := 0, map[string]bool{}
+	for _, r := range rows {
+		if seen[r[0]] {
+			t.Fatalf("%s listed twice", r[0])
+		}
+		seen[r[0]] = true
+		if !strings.HasPrefix(r[0], data) || filepath.Base(filepath.Dir(r[0])) != r[1] {
+			t.Fatalf("row %q: file not in its class folder of %s", r, data)
+		}
+		sum, best, bestP := 0.0, -1, -1.0
+		for c, v := range r[5:] {
+			p, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sum += p
+			if p > bestP {
+				best, bestP = c, p
+			}
+		}
+		if math.Abs(sum-1) > 1e-4 || m.Classes[best] != r[2] || r[3] != r[5+best] {
+			t.Fatalf("row %q: probabilities sum to %v, argmax %s", r, sum, m.Classes[best])
+		}
+		if (r[1] == r[2]) != (r[4] == "true") {
+			t.Fatalf("row %q: correct column wrong", r)
+		}
+		if r[4] == "true" {
+			correct++
+		}
+	}
+	if acc := float64(correct) / float64(len(rows)); math.Abs(acc-m.FinalValAcc) > 1e-9 {
+		t.Fatalf("val_predictions.csv accuracy %.4f, metrics.json %.4f", acc, m.FinalValAcc)
 	}
 }
