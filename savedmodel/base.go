@@ -66,9 +66,13 @@ type Base struct {
 	Dir         string
 	Meta        BaseMeta
 	Fingerprint string // sha256 over saved_model.pb and variables/*: keys the feature cache
-	Session     *tfops.Session
-	Input       tf.Output // float32 [B,H,W,3], preprocessed x/127.5-1
-	Features    tf.Output // float32 [B,h,w,C]
+	// WeightsFingerprint is sha256 over variables/* alone: the same weights exported again
+	// (another graph form, another exporter version) keep it; other weights change it.
+	// A run records it so that an export can refuse a base its head was not trained on.
+	WeightsFingerprint string
+	Session            *tfops.Session
+	Input              tf.Output // float32 [B,H,W,3], preprocessed x/127.5-1
+	Features           tf.Output // float32 [B,h,w,C]
 }
 
 // LoadBase loads the base SavedModel in dir with cfg.
@@ -77,7 +81,13 @@ func LoadBase(dir string, cfg tfops.SessionConfig) (*Base, error) {
 	if err != nil {
 		return nil, err
 	}
-	fp, err := fingerprint(dir)
+	vars, _ := filepath.Glob(filepath.Join(dir, "variables", "*"))
+	sort.Strings(vars)
+	fp, err := fingerprint(append([]string{filepath.Join(dir, "saved_model.pb")}, vars...))
+	if err != nil {
+		return nil, err
+	}
+	wfp, err := fingerprint(vars)
 	if err != nil {
 		return nil, err
 	}
@@ -89,7 +99,7 @@ func LoadBase(dir string, cfg tfops.SessionConfig) (*Base, error) {
 	if err != nil {
 		return nil, fmt.Errorf("savedmodel: base %q: %w: TensorFlow cannot load it with tag %q (export one with scripts/export_base_model.py): %w", dir, ErrNotSavedModel, ServeTag, err)
 	}
-	b := &Base{Dir: dir, Meta: meta, Fingerprint: fp, Session: tfops.WrapSession(m.Session, m.Graph)}
+	b := &Base{Dir: dir, Meta: meta, Fingerprint: fp, WeightsFingerprint: wfp, Session: tfops.WrapSession(m.Session, m.Graph)}
 	if err := b.bind(m); err != nil {
 		b.Close()
 		return nil, err
@@ -216,13 +226,9 @@ func (b *Base) CheckImageSize(size int) ([]int64, error) {
 // Close releases the session.
 func (b *Base) Close() error { return b.Session.Close() }
 
-// fingerprint hashes saved_model.pb and every file under variables/, in name order.
-func fingerprint(dir string) (string, error) {
+// fingerprint hashes files (their base names and contents) in the order given.
+func fingerprint(files []string) (string, error) {
 	h := sha256.New()
-	files := []string{filepath.Join(dir, "saved_model.pb")}
-	vars, _ := filepath.Glob(filepath.Join(dir, "variables", "*"))
-	sort.Strings(vars)
-	files = append(files, vars...)
 	for _, f := range files {
 		fh, err := os.Open(f)
 		if err != nil {

@@ -133,8 +133,11 @@ func TestBaseFeaturesMatchKeras(t *testing.T) {
 		maxAbs = math.Max(maxAbs, math.Abs(float64(k)))
 	}
 	t.Logf("Go vs Keras features: max |diff| %.3g over %d values (max |value| %.3g)", maxDiff, len(goFeats), maxAbs)
-	if maxDiff > 1e-4 {
-		t.Fatalf("Go features differ from Keras model.predict by %.3g > 1e-4", maxDiff)
+	// Keras computes inference BatchNorm as x*rsqrt(var+eps)*gamma + (beta - mean*...); the
+	// export's FusedBatchNormV3 (folded into the convolutions by Grappler) rounds in another
+	// order, so the two agree to float32 rounding carried through 52 layers: relative 1e-4.
+	if limit := 1e-4 * math.Max(1, maxAbs); maxDiff > limit {
+		t.Fatalf("Go features differ from Keras model.predict by %.3g > %.3g", maxDiff, limit)
 	}
 	if maxAbs == 0 {
 		t.Fatal("all features are zero")

@@ -3,6 +3,8 @@
 package tftest
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"os"
 	"os/exec"
@@ -115,10 +117,23 @@ func exportOnce(t testing.TB, name string, args ...string) string {
 		t.Fatal(err)
 	}
 	out := filepath.Join(dir, name)
-	if _, err := os.Stat(filepath.Join(out, "assets.extra", "tfflowers_base.json")); err == nil {
-		return out
+	// The stamp ties the export to the exporter that made it: a changed
+	// export_base_model.py (or other arguments) re-exports instead of testing a stale model.
+	script, err := os.ReadFile(filepath.Join(Root(t), "scripts", "export_base_model.py"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(append(script, strings.Join(args, "\x00")...))
+	stamp, want := out+".stamp", hex.EncodeToString(sum[:])
+	if got, err := os.ReadFile(stamp); err == nil && string(got) == want {
+		if _, err := os.Stat(filepath.Join(out, "assets.extra", "tfflowers_base.json")); err == nil {
+			return out
+		}
 	}
 	RunPython(t, "export_base_model.py", append([]string{"--out", out, "--force"}, args...)...)
+	if err := os.WriteFile(stamp, []byte(want), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	return out
 }
 

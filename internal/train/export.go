@@ -69,6 +69,11 @@ func Export(cfg ExportConfig) (string, int64, error) {
 		return "", 0, err
 	}
 	defer base.Close()
+	if m.BaseWeights != "" && m.BaseWeights != base.WeightsFingerprint {
+		return "", 0, fmt.Errorf("%w: --checkpoint %s was trained on a base model with other weights than %s holds now "+
+			"(weights fingerprint %.12s…, the run recorded %.12s…): pass --base with the base it was trained on, or train again",
+			ErrConfig, cfg.Run, baseDir, base.WeightsFingerprint, m.BaseWeights)
+	}
 	// The checkpoint also holds optimizer state; an export takes the weights only.
 	wanted := map[string]bool{}
 	for _, v := range base.Meta.Variables {

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/tfflowers/tfflowers/internal/tftest"
@@ -160,6 +161,11 @@ func TestExportIsServableAndMatchesTraining(t *testing.T) {
 	}
 	if _, _, err := train.Export(train.ExportConfig{Run: cfg.Out, ModelBasePath: cfg.Export, Version: 1, Force: true}); err != nil {
 		t.Fatalf("--force export over version 1: %v", err)
+	}
+	// A base with other weights than the run was trained on is refused, and nothing is written.
+	_, _, err = train.Export(train.ExportConfig{Run: cfg.Out, ModelBasePath: cfg.Export, Base: tftest.RandomBase(t)})
+	if !errors.Is(err, train.ErrConfig) || !strings.Contains(err.Error(), "other weights") {
+		t.Fatalf("export with a random-weights --base returned %v, want ErrConfig naming the weights", err)
 	}
 	entries, _ := os.ReadDir(cfg.Export)
 	for _, e := range entries {

@@ -23,10 +23,12 @@ type EpochMetrics struct {
 
 // Metrics is metrics.json.
 type Metrics struct {
-	Tfflowers    string         `json:"tfflowers_version"`
-	TensorFlow   string         `json:"tensorflow_version"`
-	Device       string         `json:"device"`
-	Seed         uint64         `json:"seed"`
+	Tfflowers  string `json:"tfflowers_version"`
+	TensorFlow string `json:"tensorflow_version"`
+	Device     string `json:"device"`
+	Seed       uint64 `json:"seed"`
+	// BaseWeights is the base model's WeightsFingerprint: export refuses another base.
+	BaseWeights  string         `json:"base_weights_fingerprint,omitempty"`
 	Config       map[string]any `json:"config"`
 	Classes      []string       `json:"classes"`
 	TrainImages  int            `json:"train_images"`

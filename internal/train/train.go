@@ -155,7 +155,7 @@ func (t *trainer) prepare() error {
 		return fmt.Errorf("--out %s: %w", cfg.Out, err)
 	}
 	t.metrics = &Metrics{
-		TensorFlow: tfops.Version(), Device: dev.Name, Seed: cfg.Seed, Classes: t.data.classes,
+		TensorFlow: tfops.Version(), Device: dev.Name, Seed: cfg.Seed, BaseWeights: t.base.WeightsFingerprint, Classes: t.data.classes,
 		TrainImages: len(t.data.train), ValImages: len(t.data.val), Skipped: len(t.data.skipped),
 		Config: t.configMap(), Timings: map[string]float64{},
 	}
