@@ -37,7 +37,7 @@ func usagef(format string, args ...any) error { return &UsageError{Err: fmt.Erro
 // Run runs the tfflowers command line and returns the process exit code.
 func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	app := newApp(stdout, stderr)
-	err := app.RunContext(ctx, args)
+	err := app.RunContext(ctx, hoistFlags(app, args))
 	if err == nil {
 		return ExitOK
 	}

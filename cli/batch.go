@@ -2,9 +2,7 @@ package cli
 
 import (
 	"errors"
-	"flag"
 	"fmt"
-	"io"
 	"sort"
 
 	ucli "github.com/urfave/cli/v2"
@@ -72,28 +70,19 @@ ROOT/summary.md (printed) and ROOT/summary.csv list every job. Exit codes: 0 all
 			&ucli.StringFlag{Name: "out", Usage: "root of the job folders (overrides the jobs file's out:)"},
 		},
 		Action: func(c *ucli.Context) error {
-			// urfave/cli stops at the first argument; accept the flags after JOBS_FILE too.
-			fs := flag.NewFlagSet("batch", flag.ContinueOnError)
-			fs.SetOutput(io.Discard)
-			parallel := fs.Int("parallel", c.Int("parallel"), "")
-			out := fs.String("out", c.String("out"), "")
-			if c.NArg() > 1 {
-				if err := fs.Parse(c.Args().Tail()); err != nil {
-					return usagef("batch: %v", err)
-				}
+			// Flags after JOBS_FILE are fine: Run hoists them (hoistFlags).
+			if c.NArg() != 1 {
+				return usagef("batch: want one JOBS_FILE argument, got %d", c.NArg())
 			}
-			if n := min(c.NArg(), 1) + fs.NArg(); n != 1 {
-				return usagef("batch: want one JOBS_FILE argument, got %d", n)
-			}
-			if *parallel < 1 {
-				return usagef("--parallel %d: want 1 or more", *parallel)
+			if c.Int("parallel") < 1 {
+				return usagef("--parallel %d: want 1 or more", c.Int("parallel"))
 			}
 			level := ""
 			if c.IsSet("log-level") {
 				level = c.String("log-level")
 			}
 			_, err := batch.Run(c.Context, batch.Config{
-				JobsFile: c.Args().First(), Out: *out, Parallel: *parallel,
+				JobsFile: c.Args().First(), Out: c.String("out"), Parallel: c.Int("parallel"),
 				Flags: BatchFlags(), LogLevel: level, Stdout: c.App.Writer,
 			})
 			switch {

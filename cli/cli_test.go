@@ -58,3 +58,20 @@ func TestTrainUsageErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestFlagsAfterArguments: flags typed after the files are parsed as flags, not taken
+// for file names (the checks below run before any model is loaded).
+func TestFlagsAfterArguments(t *testing.T) {
+	code, _, stderr := run("predict", "rose.jpg", "--top-k", "0", "--model", "m")
+	if code != cli.ExitUsage || !strings.Contains(stderr, "--top-k must be at least 1") {
+		t.Fatalf("predict FILE --top-k 0: exit %d, stderr %q; want the --top-k error", code, stderr)
+	}
+	code, _, stderr = run("predict", "rose.jpg", "--jsno", "--model", "m")
+	if code != cli.ExitUsage || !strings.Contains(stderr, "jsno") {
+		t.Fatalf("predict FILE --jsno: exit %d, stderr %q; want an unknown-flag error", code, stderr)
+	}
+	code, _, stderr = run("batch", "jobs.yaml", "--parallel", "0")
+	if code != cli.ExitUsage || !strings.Contains(stderr, "--parallel 0") {
+		t.Fatalf("batch FILE --parallel 0: exit %d, stderr %q", code, stderr)
+	}
+}

@@ -73,10 +73,9 @@ go build -o bin/tfflowers-bench ./cmd/tfflowers-bench
 BASE=$OUT/base-imagenet
 mkdir -p "$OUT"
 [ -d "$NPY" ] || die "no .npy weights folder $NPY (set TFFLOWERS_SHARED)"
-if [ ! -f "$BASE/assets.extra/tfflowers_base.json" ]; then
-  echo "bench: exporting the ImageNet base to $BASE" >&2
-  "$PY" scripts/export_base_model.py --out "$BASE" --weights-npy "$NPY" >&2
-fi
+# Exported afresh every run (8 s): a base left by an older exporter would measure old code.
+echo "bench: exporting the ImageNet base to $BASE" >&2
+"$PY" scripts/export_base_model.py --out "$BASE" --weights-npy "$NPY" --force >&2
 
 RAW=$OUT/raw
 LOGS=$OUT/logs
