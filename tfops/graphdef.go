@@ -1,6 +1,7 @@
 package tfops
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"strconv"
@@ -13,6 +14,7 @@ import (
 	tensorpb "github.com/galeone/tensorflow/tensorflow/go/core/framework/tensor_go_proto"
 	shapepb "github.com/galeone/tensorflow/tensorflow/go/core/framework/tensor_shape_go_proto"
 	typespb "github.com/galeone/tensorflow/tensorflow/go/core/framework/types_go_proto"
+	"github.com/galeone/tensorflow/tensorflow/go/op"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -61,8 +63,8 @@ func constNode(name string, dt typespb.DataType, tp *tensorpb.TensorProto, ctrl 
 
 // decodeLoopGraphDef is a TF1 while loop that decodes a batch of encoded images
 // (string [n], node "bytes", mapped on import) into float32 [n,size,size,3] in 0..255
-// (node "exit_acc"), one image per iteration, with the same DecodeImage + bilinear
-// resize as the training pipeline. TF1 loops need no function library, so the exported
+// (node "exit_acc"), one image per iteration, with the same DecodeImage, EXIF
+// orientation and bilinear resize as the training pipeline. TF1 loops need no function library, so the exported
 // graph stays loadable by any TensorFlow 1.x/2.x runtime and TF Serving.
 func decodeLoopGraphDef(size int) ([]byte, error) {
 	const frame = "tfflowers_decode_images"
@@ -70,6 +72,15 @@ func decodeLoopGraphDef(size int) ([]byte, error) {
 	s := int32(size)
 	enter := func(name, in string, t typespb.DataType, constant bool) *ndpb.NodeDef {
 		return node(name, "Enter", attrs{"T": attrType(t), "frame_name": attrString(frame), "is_constant": attrBool(constant), "parallel_iterations": attrInt(8)}, in)
+	}
+	// EXIF orientation, as the training pipeline applies it (see ExifOrientation).
+	orient, upright, err := frameSubgraph("orient", "body_i", []frameInput{
+		{"element", tf.String, tf.ScalarShape()}, {"decoded", tf.Uint8, tf.MakeShape(-1, -1, 3)},
+	}, func(s *op.Scope, in []tf.Output) tf.Output {
+		return OrientImage(s.SubScope("apply"), in[1], ExifOrientation(s.SubScope("exif"), in[0]))
+	})
+	if err != nil {
+		return nil, err
 	}
 	nodes := []*ndpb.NodeDef{
 		node("bytes", "Placeholder", attrs{"dtype": attrType(str), "shape": attrShape(-1)}),
@@ -101,7 +112,7 @@ func decodeLoopGraphDef(size int) ([]byte, error) {
 		constInt32("one", []int32{1}, true, "body_i"),
 		node("element", "GatherV2", attrs{"Tparams": attrType(str), "Tindices": attrType(i32), "Taxis": attrType(i32), "batch_dims": attrInt(0)}, "enter_bytes", "body_i", "axis0"),
 		node("decoded", "DecodeImage", attrs{"channels": attrInt(3), "dtype": attrType(u8), "expand_animations": attrBool(false)}, "element"),
-		node("batched", "ExpandDims", attrs{"T": attrType(u8), "Tdim": attrType(i32)}, "decoded", "axis0"),
+		node("batched", "ExpandDims", attrs{"T": attrType(u8), "Tdim": attrType(i32)}, upright, "axis0"),
 		node("resized", "ResizeBilinear", attrs{"T": attrType(u8), "align_corners": attrBool(false), "half_pixel_centers": attrBool(true)}, "batched", "size"),
 		node("index", "Reshape", attrs{"T": attrType(i32), "Tshape": attrType(i32)}, "body_i", "index_shape"),
 		node("acc_next", "TensorScatterUpdate", attrs{"T": attrType(f32), "Tindices": attrType(i32)}, "body_acc", "index", "resized"),
@@ -109,7 +120,73 @@ func decodeLoopGraphDef(size int) ([]byte, error) {
 		node("next_i", "NextIteration", attrs{"T": attrType(i32)}, "i_next"),
 		node("next_acc", "NextIteration", attrs{"T": attrType(f32)}, "acc_next"),
 	}
-	return proto.Marshal(&gpb.GraphDef{Node: nodes})
+	return proto.Marshal(&gpb.GraphDef{Node: append(nodes, orient...)})
+}
+
+// frameInput is a tensor of the loop body that a frameSubgraph reads.
+type frameInput struct {
+	tensor string // "node" or "node:index" in the loop's GraphDef
+	dtype  tf.DataType
+	shape  tf.Shape
+}
+
+// frameSubgraph builds ops with the builder API and returns them as GraphDef nodes for
+// the body of a TF1 while loop, with the name of build's result: node names get prefix,
+// the builder's placeholders become the given loop tensors, and every node without
+// inputs (the constants) hangs on the loop's pivot by a control edge, as ops inside a
+// frame must.
+func frameSubgraph(prefix, pivot string, inputs []frameInput, build func(s *op.Scope, in []tf.Output) tf.Output) (nodes []*ndpb.NodeDef, output string, err error) {
+	s := op.NewScope()
+	defer guard("build "+prefix, s, &err)
+	phs := make([]tf.Output, len(inputs))
+	for i, in := range inputs {
+		phs[i] = op.Placeholder(s.SubScope(fmt.Sprintf("input%d", i)), in.dtype, op.PlaceholderShape(in.shape))
+	}
+	out := op.Identity(s.SubScope("output"), build(s.SubScope("body"), phs))
+	g, err := s.Finalize()
+	if err != nil {
+		return nil, "", &GraphError{Step: "build " + prefix, Err: err}
+	}
+	var buf bytes.Buffer
+	if _, err := g.WriteTo(&buf); err != nil {
+		return nil, "", err
+	}
+	var gd gpb.GraphDef
+	if err := proto.Unmarshal(buf.Bytes(), &gd); err != nil {
+		return nil, "", err
+	}
+	mapped := map[string]string{}
+	for i, p := range phs {
+		mapped[p.Op.Name()] = inputs[i].tensor
+	}
+	for _, n := range gd.Node {
+		if _, ok := mapped[n.Name]; ok {
+			continue
+		}
+		n.Name = prefix + "/" + n.Name
+		for i, in := range n.Input {
+			ctrl := strings.HasPrefix(in, "^")
+			name, idx := strings.TrimPrefix(in, "^"), ""
+			if j := strings.IndexByte(name, ':'); j >= 0 {
+				name, idx = name[:j], name[j:]
+			}
+			switch t, ok := mapped[name]; {
+			case ok && ctrl:
+				n.Input[i] = "^" + strings.SplitN(t, ":", 2)[0]
+			case ok:
+				n.Input[i] = t
+			case ctrl:
+				n.Input[i] = "^" + prefix + "/" + name
+			default:
+				n.Input[i] = prefix + "/" + name + idx
+			}
+		}
+		if len(n.Input) == 0 {
+			n.Input = []string{"^" + pivot}
+		}
+		nodes = append(nodes, n)
+	}
+	return nodes, prefix + "/" + out.Op.Name(), nil
 }
 
 // PruneGraphDef keeps only the nodes that the given nodes depend on (data and control

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -12,6 +13,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/tfflowers/tfflowers/internal/reliability/fixtures"
 	"github.com/tfflowers/tfflowers/internal/tftest"
 	"github.com/tfflowers/tfflowers/internal/train"
 	"github.com/tfflowers/tfflowers/pipeline"
@@ -96,6 +98,19 @@ func TestExportIsServableAndMatchesTraining(t *testing.T) {
 	var files []string
 	for i := 0; i < len(all); i += 15 {
 		files = append(files, all[i])
+	}
+	// Photos from a camera held sideways (EXIF orientation 6 and 8, both byte orders):
+	// training turns them upright; the export graph must too, to give the same scores.
+	for k, o := range []int{6, 8} {
+		raw, err := os.ReadFile(files[k])
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := filepath.Join(t.TempDir(), fmt.Sprintf("sideways-%d.jpg", o))
+		if err := os.WriteFile(p, fixtures.WithExif(raw, o, k == 1), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		files = append(files, p)
 	}
 	want := trainedScores(t, cfg.Out, cfg.Base, cfg.ImageSize, 5, files)
 

@@ -1,0 +1,153 @@
+package tfops_test
+
+import (
+	"encoding/binary"
+	"math/rand/v2"
+	"testing"
+
+	tf "github.com/galeone/tensorflow/tensorflow/go"
+	"github.com/galeone/tensorflow/tensorflow/go/op"
+
+	"github.com/tfflowers/tfflowers/internal/reliability/fixtures"
+	"github.com/tfflowers/tfflowers/pipeline"
+	"github.com/tfflowers/tfflowers/tfops"
+)
+
+// segment is a JPEG marker segment with body.
+func segment(marker byte, body []byte) []byte {
+	s := []byte{0xFF, marker}
+	s = binary.BigEndian.AppendUint16(s, uint16(len(body)+2))
+	return append(s, body...)
+}
+
+// insertAfterSOI puts segments right after a JPEG's SOI marker.
+func insertAfterSOI(jpg []byte, segs ...[]byte) []byte {
+	out := append([]byte{}, jpg[:2]...)
+	for _, s := range segs {
+		out = append(out, s...)
+	}
+	return append(out, jpg[2:]...)
+}
+
+// exifWith builds an APP1 EXIF segment whose IFD0 holds entries (tag, type, count, value)
+// in the given byte order.
+func exifWith(bigEndian bool, entries [][4]uint32) []byte {
+	var bo binary.AppendByteOrder = binary.LittleEndian
+	tiff := []byte("II*\x00")
+	if bigEndian {
+		bo, tiff = binary.BigEndian, []byte("MM\x00*")
+	}
+	tiff = bo.AppendUint32(tiff, 8)
+	tiff = bo.AppendUint16(tiff, uint16(len(entries)))
+	for _, e := range entries {
+		tiff = bo.AppendUint16(tiff, uint16(e[0]))
+		tiff = bo.AppendUint16(tiff, uint16(e[1]))
+		tiff = bo.AppendUint32(tiff, e[2])
+		if e[1] == 3 {
+			tiff = bo.AppendUint16(tiff, uint16(e[3]))
+			tiff = bo.AppendUint16(tiff, 0)
+		} else {
+			tiff = bo.AppendUint32(tiff, e[3])
+		}
+	}
+	tiff = bo.AppendUint32(tiff, 0)
+	return segment(0xE1, append([]byte("Exif\x00\x00"), tiff...))
+}
+
+// TestExifOrientationMatchesGo: the export graph's EXIF reader gives the orientation the
+// training pipeline's Go reader gives, on what cameras write and on damaged variants.
+func TestExifOrientationMatchesGo(t *testing.T) {
+	s := op.NewScope()
+	in := op.Placeholder(s.SubScope("in"), tf.String, op.PlaceholderShape(tf.ScalarShape()))
+	out := tfops.ExifOrientation(s.SubScope("exif"), in)
+	g, err := s.Finalize()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sess, err := tfops.NewSession(g, tfops.SessionConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sess.Close()
+	graphOrientation := func(data []byte) int {
+		t.Helper()
+		tt, err := tf.NewTensor(string(data))
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := sess.Run("exif", map[tf.Output]*tf.Tensor{in: tt}, []tf.Output{out}, nil)
+		if err != nil {
+			t.Fatalf("graph failed on %d bytes: %v", len(data), err)
+		}
+		return int(res[0].Value().(int32))
+	}
+	// What the training pipeline reads, where it can parse the header (elsewhere it leaves
+	// the file to the decoder, which fails on most such files).
+	goOrientation := func(data []byte) (int, bool) {
+		h, err := pipeline.InspectImage(data)
+		return h.Orientation, err == nil
+	}
+
+	jpg := fixtures.JPEG(fixtures.Quadrants(16, 12))
+	jfif := segment(0xE0, []byte("JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00"))
+	icc := segment(0xE2, append([]byte("ICC_PROFILE\x00\x01\x01"), make([]byte, 300)...))
+	xmp := segment(0xE1, []byte("http://ns.adobe.com/xap/1.0/\x00<x:xmpmeta/>"))
+	corpus := map[string][]byte{
+		"plain":                jpg,
+		"png":                  fixtures.PNG(fixtures.Quadrants(4, 3)),
+		"text":                 []byte("not an image"),
+		"empty":                {},
+		"soi only":             {0xFF, 0xD8},
+		"tag as LONG":          insertAfterSOI(jpg, exifWith(false, [][4]uint32{{0x010F, 2, 4, 0}, {0x0112, 4, 1, 6}})),
+		"tag out of range":     insertAfterSOI(jpg, exifWith(true, [][4]uint32{{0x0112, 3, 1, 9}})),
+		"tag count 0":          insertAfterSOI(jpg, exifWith(true, [][4]uint32{{0x0112, 3, 0, 6}})),
+		"tag as BYTE":          insertAfterSOI(jpg, exifWith(false, [][4]uint32{{0x0112, 1, 1, 6}})),
+		"tag after 12 others":  insertAfterSOI(jpg, exifWith(true, append(make([][4]uint32, 12), [4]uint32{0x0112, 3, 1, 8}))),
+		"two exif, first wins": insertAfterSOI(jpg, fixtures.ExifAPP1(3, false), fixtures.ExifAPP1(6, false)),
+		"exif cut short":       insertAfterSOI(jpg, fixtures.ExifAPP1(6, false)[:20]),
+		"truncated file":       insertAfterSOI(jpg, fixtures.ExifAPP1(6, true))[:30],
+	}
+	for o := 1; o <= 8; o++ {
+		for _, be := range []bool{false, true} {
+			app1 := fixtures.ExifAPP1(o, be)
+			corpus["after SOI "+string(rune('0'+o))+map[bool]string{false: " II", true: " MM"}[be]] = insertAfterSOI(jpg, app1)
+			corpus["after JFIF "+string(rune('0'+o))+map[bool]string{false: " II", true: " MM"}[be]] = insertAfterSOI(jpg, jfif, app1)
+			corpus["after JFIF+ICC+XMP "+string(rune('0'+o))+map[bool]string{false: " II", true: " MM"}[be]] = insertAfterSOI(jpg, jfif, icc, xmp, app1)
+		}
+	}
+	for name, data := range corpus {
+		want, ok := goOrientation(data)
+		if !ok {
+			want = 1 // the Go reader refuses it; the graph must not fail and reads it as stored
+		}
+		if got := graphOrientation(data); got != want {
+			t.Errorf("%s: graph orientation %d, Go %d", name, got, want)
+		}
+	}
+	if got := graphOrientation(insertAfterSOI(jpg, jfif, icc, xmp, fixtures.ExifAPP1(6, false))); got != 6 {
+		t.Fatalf("orientation 6 behind three segments read as %d", got)
+	}
+
+	// Damaged variants of a JPEG with EXIF: the graph never fails, gives 1..8, and agrees
+	// with Go wherever Go reads the file (the segments it walks are the graph's).
+	base := insertAfterSOI(jpg, jfif, fixtures.ExifAPP1(6, true))
+	rng := rand.New(rand.NewPCG(1, 2))
+	agree := 0
+	for i := 0; i < 300; i++ {
+		data := append([]byte{}, base...)
+		for k := 0; k < 1+rng.IntN(3); k++ {
+			data[rng.IntN(60)] = byte(rng.IntN(256)) // the headers: JFIF and APP1
+		}
+		got := graphOrientation(data)
+		if got < 1 || got > 8 {
+			t.Fatalf("damaged file %x: orientation %d", data[:60], got)
+		}
+		if want, ok := goOrientation(data); ok {
+			if got != want {
+				t.Fatalf("damaged file %x: graph %d, Go %d", data[:60], got, want)
+			}
+			agree++
+		}
+	}
+	t.Logf("%d corpus files and %d of 300 damaged files that Go reads: the graph agrees", len(corpus), agree)
+}
