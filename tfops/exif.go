@@ -9,29 +9,29 @@ import (
 
 // The export graph gets encoded images from TF Serving clients and has no Go code to read
 // their headers, so it reads the EXIF orientation with tensor ops, mirroring
-// pipeline.DecodeHints (the training side) on the JPEGs that cameras write:
+// pipeline.InspectImage (the training side) on the JPEGs that cameras write:
 //
 //   - the first exifSegments marker segments after SOI are walked (APP0 JFIF, APP2 ICC, …
 //     may precede APP1); the first complete APP1 starting "Exif\0\0" is used;
 //   - in its TIFF block (either byte order), the first exifEntries entries of IFD0 are
-//     searched for tag 0x0112 (SHORT or LONG, value 1..8).
+//     searched for tag 0x0112 (SHORT, or LONG as seen in the wild; value 1..8).
 //
-// Anything else (PNG eXIf, fill bytes between segments, an orientation tag further down
-// IFD0, malformed data) gives 1, the image as stored. Without control flow: every read is
-// a gather at a clipped index from the first exifWindow bytes padded with zeros, and
-// every decision a select, so the ops run inside the export's decode loop as they are.
+// Anything else (PNG eXIf, fill bytes between segments, segments past the first
+// exifWindow bytes, an orientation tag further down IFD0, malformed data) gives 1, the
+// image as stored. There is no control flow: reads are gathers at clipped indices from
+// the first exifWindow bytes padded with zeros, decisions are selects, and IFD0's entries
+// are read all at once, so the ~200 small ops cost little inside the export's decode loop.
 const (
-	exifSegments = 8
+	exifSegments = 4
 	exifEntries  = 32
-	exifWindow   = 1 << 17 // an APP1 segment is at most 64 KiB, after at most a few others
+	exifWindow   = 1 << 14
 )
 
 // exifBuilder gives every op its own scope: the bindings name ops namespace/Type, so two
 // ops of one type in one scope would collide.
 type exifBuilder struct {
 	s     *op.Scope
-	bytes tf.Output // int64 [exifWindow+16]: the image's first bytes, zero-padded
-	n     tf.Output // int64 scalar: how many of them are real
+	bytes tf.Output // int32 [exifWindow+16]: the image's first bytes, zero-padded
 	k     int
 }
 
@@ -40,12 +40,11 @@ func (b *exifBuilder) sub() *op.Scope {
 	return b.s.SubScope(fmt.Sprintf("x%d", b.k))
 }
 
-func (b *exifBuilder) c(v int64) tf.Output { return op.Const(b.sub(), v) }
-func (b *exifBuilder) add(x, y tf.Output) tf.Output {
-	return op.AddV2(b.sub(), x, y)
+func (b *exifBuilder) c(v any) tf.Output            { return op.Const(b.sub(), v) }
+func (b *exifBuilder) add(x, y tf.Output) tf.Output { return op.AddV2(b.sub(), x, y) }
+func (b *exifBuilder) addc(x tf.Output, v int32) tf.Output {
+	return b.add(x, b.c(v))
 }
-func (b *exifBuilder) addc(x tf.Output, v int64) tf.Output { return b.add(x, b.c(v)) }
-func (b *exifBuilder) mulc(x tf.Output, v int64) tf.Output { return op.Mul(b.sub(), x, b.c(v)) }
 func (b *exifBuilder) and(xs ...tf.Output) tf.Output {
 	out := xs[0]
 	for _, x := range xs[1:] {
@@ -53,96 +52,141 @@ func (b *exifBuilder) and(xs ...tf.Output) tf.Output {
 	}
 	return out
 }
-func (b *exifBuilder) eqc(x tf.Output, v int64) tf.Output { return op.Equal(b.sub(), x, b.c(v)) }
-func (b *exifBuilder) le(x, y tf.Output) tf.Output        { return op.LessEqual(b.sub(), x, y) }
-func (b *exifBuilder) sel(cond, x, y tf.Output) tf.Output {
-	return op.Select(b.sub(), cond, x, y)
+func (b *exifBuilder) or(x, y tf.Output) tf.Output { return op.LogicalOr(b.sub(), x, y) }
+func (b *exifBuilder) not(x tf.Output) tf.Output   { return op.LogicalNot(b.sub(), x) }
+func (b *exifBuilder) eqc(x tf.Output, v int32) tf.Output {
+	return op.Equal(b.sub(), x, b.c(v))
+}
+func (b *exifBuilder) gec(x tf.Output, v int32) tf.Output {
+	return op.GreaterEqual(b.sub(), x, b.c(v))
+}
+func (b *exifBuilder) sel(cond, x, y tf.Output) tf.Output { return op.Select(b.sub(), cond, x, y) }
+
+// read gathers the bytes at off+delta[...] (any shape); offsets past the window read 0.
+func (b *exifBuilder) read(off tf.Output, delta any) tf.Output {
+	idx := op.ClipByValue(b.sub(), b.add(off, b.c(delta)), b.c(int32(0)), b.c(int32(exifWindow+15)))
+	return op.GatherV2(b.sub(), b.bytes, idx, b.c(int32(0)))
 }
 
-// at reads the byte at offset off (int64 scalar); offsets past the window read 0.
-func (b *exifBuilder) at(off tf.Output) tf.Output {
-	idx := op.ClipByValue(b.sub(), off, b.c(0), b.c(exifWindow+15))
-	return op.GatherV2(b.sub(), b.bytes, idx, b.c(0))
-}
-
-func (b *exifBuilder) atc(off tf.Output, delta int64) tf.Output { return b.at(b.addc(off, delta)) }
-
-// u16/u32 read unsigned integers at off in the TIFF block's byte order (le: bool scalar).
-func (b *exifBuilder) u16(off, le tf.Output) tf.Output {
-	b0, b1 := b.at(off), b.atc(off, 1)
-	return b.sel(le, b.add(b0, b.mulc(b1, 256)), b.add(b.mulc(b0, 256), b1))
-}
-
-func (b *exifBuilder) u32(off, le tf.Output) tf.Output {
-	lo, hi := b.u16(off, le), b.u16(b.addc(off, 2), le)
-	return b.sel(le, b.add(lo, b.mulc(hi, 65536)), b.add(b.mulc(lo, 65536), hi))
-}
-
-// bytesEqual reports whether the bytes at off are want.
-func (b *exifBuilder) bytesEqual(off tf.Output, want string) tf.Output {
-	conds := make([]tf.Output, len(want))
-	for i := range want {
-		conds[i] = b.eqc(b.atc(off, int64(i)), int64(want[i]))
+// matches reports whether the bytes g equal want where want is not -1.
+func (b *exifBuilder) matches(g tf.Output, want []int32) tf.Output {
+	mask := make([]int32, len(want))
+	n := int32(0)
+	for i, w := range want {
+		if w >= 0 {
+			mask[i], n = 1, n+1
+		}
 	}
-	return b.and(conds...)
+	eq := op.Cast(b.sub(), op.Equal(b.sub(), g, b.c(want)), tf.Int32)
+	return b.eqc(op.Sum(b.sub(), op.Mul(b.sub(), eq, b.c(mask)), b.c(int32(0))), n)
 }
 
 // ExifOrientation returns the EXIF orientation (int32 scalar, 1..8) of the encoded image
 // contents (string scalar); see the comment above for what it reads.
 func ExifOrientation(s *op.Scope, contents tf.Output) tf.Output {
 	b := &exifBuilder{s: s}
-	head := op.Substr(s.SubScope("head"), contents, b.c(0), b.c(exifWindow))
-	raw := op.Cast(s.SubScope("widen"), op.DecodeRaw(s.SubScope("bytes"), head, tf.Uint8), tf.Int64)
-	b.n = op.Cast(s.SubScope("n"), op.Size(s.SubScope("size"), raw), tf.Int64)
-	padding := op.Pack(s.SubScope("padding"), []tf.Output{op.Pack(s.SubScope("pad_row"), []tf.Output{b.c(0), op.Sub(s.SubScope("pad_len"), b.c(exifWindow+16), b.n)})})
-	b.bytes = op.Pad(s.SubScope("pad"), raw, padding)
+	head := op.Substr(b.sub(), contents, b.c(int32(0)), b.c(int32(exifWindow)))
+	raw := op.Cast(b.sub(), op.DecodeRaw(b.sub(), head, tf.Uint8), tf.Int32)
+	n := op.Size(b.sub(), raw, op.SizeOutType(tf.Int32))
+	padding := op.Pack(b.sub(), []tf.Output{op.Pack(b.sub(), []tf.Output{b.c(int32(0)), op.Sub(b.sub(), b.c(int32(exifWindow+16)), n)})})
+	b.bytes = op.Pad(b.sub(), raw, padding)
+	zero, one := b.c(int32(0)), b.c(int32(1))
 
-	zero, one := b.c(0), b.c(1)
-	soi := b.and(b.eqc(b.atc(zero, 0), 0xFF), b.eqc(b.atc(zero, 1), 0xD8))
-	// Walk the segments: at p, 0xFF marker, then a big-endian length that counts itself.
-	p, walking := b.c(2), soi
-	found, app, segLen := op.Const(b.sub(), false), zero, zero
+	// Walk the segments from after SOI: at p, 0xFF marker, a big-endian length that counts
+	// itself, and for APP1 EXIF the "Exif\0\0" signature.
+	walking := b.matches(b.read(zero, []int32{0, 1}), []int32{0xFF, 0xD8})
+	p := b.c(int32(2))
+	found, app, segLen := b.c(false), zero, zero
+	exifHeader := []int32{0xFF, 0xE1, -1, -1, 'E', 'x', 'i', 'f', 0, 0}
 	for i := 0; i < exifSegments; i++ {
-		marker := b.atc(p, 1)
-		length := b.add(b.mulc(b.atc(p, 2), 256), b.atc(p, 3))
-		ok := b.and(walking, b.eqc(b.at(p), 0xFF), op.GreaterEqual(b.sub(), length, b.c(2)),
-			op.LogicalNot(b.sub(), b.eqc(marker, 0xDA))) // start of scan: headers are over
-		isExif := b.and(ok, op.LogicalNot(b.sub(), found), b.eqc(marker, 0xE1),
-			op.GreaterEqual(b.sub(), length, b.c(2+6+8)),
-			b.le(b.add(b.addc(p, 2), length), b.n), // the whole segment is there
-			b.bytesEqual(b.addc(p, 4), "Exif\x00\x00"))
-		app = b.sel(isExif, p, app)
-		segLen = b.sel(isExif, length, segLen)
-		found = op.LogicalOr(b.sub(), found, isExif)
-		walking = ok
-		p = b.add(b.addc(p, 2), length)
+		g := b.read(p, []int32{0, 1, 2, 3, 4, 5, 6, 7, 8, 9})
+		f := op.Unpack(b.sub(), g, 10)
+		length := b.add(op.Mul(b.sub(), f[2], b.c(int32(256))), f[3])
+		next := b.add(b.addc(p, 2), length)
+		ok := b.and(walking, b.eqc(f[0], 0xFF), b.gec(length, 2),
+			op.NotEqual(b.sub(), f[1], b.c(int32(0xDA)))) // start of scan: headers are over
+		isExif := b.and(ok, b.not(found), b.matches(g, exifHeader), b.gec(length, 2+6+8),
+			op.LessEqual(b.sub(), next, n)) // the whole segment is there
+		app, segLen = b.sel(isExif, p, app), b.sel(isExif, length, segLen)
+		found, walking, p = b.or(found, isExif), ok, next
 	}
-	// The TIFF block: after "Exif\0\0", up to the segment's end.
+
+	// The TIFF block: after "Exif\0\0", to the segment's end. Its header gives the byte
+	// order and IFD0's offset; unsigned 32-bit values that wrap to negative int32 fail the
+	// range checks below, as the Go reader's bounds checks fail them.
 	t := b.addc(app, 10)
 	tiffLen := b.addc(segLen, -8)
-	le := b.bytesEqual(t, "II*\x00")
-	be := b.bytesEqual(t, "MM\x00*")
-	ifd := b.u32(b.addc(t, 4), le)
-	valid := b.and(found, op.LogicalOr(b.sub(), le, be), op.GreaterEqual(b.sub(), ifd, b.c(8)), b.le(b.addc(ifd, 2), tiffLen))
-	entries := b.u16(b.add(t, ifd), le)
-	// The first entry that is the tag or lies past the block decides (as in Go).
-	decided := op.Const(b.sub(), false)
-	result := one
-	for i := int64(0); i < exifEntries; i++ {
-		e := b.addc(ifd, 2+12*i)
-		inList := op.Less(b.sub(), b.c(i), entries)
-		outside := op.Greater(b.sub(), b.addc(e, 12), tiffLen)
-		abs := b.add(t, e)
-		isTag := b.eqc(b.u16(abs, le), 0x0112)
-		typ, count := b.u16(b.addc(abs, 2), le), b.u32(b.addc(abs, 4), le)
-		hasOne := op.GreaterEqual(b.sub(), count, one)
-		v := b.sel(b.eqc(typ, 3), b.u16(b.addc(abs, 8), le), b.u32(b.addc(abs, 8), le))
-		typeOK := b.and(hasOne, op.LogicalOr(b.sub(), b.eqc(typ, 3), b.eqc(typ, 4)))
-		inRange := b.and(typeOK, op.GreaterEqual(b.sub(), v, one), b.le(v, b.c(8)))
-		here := b.and(op.LogicalNot(b.sub(), decided), inList, op.LogicalOr(b.sub(), outside, isTag))
-		value := b.sel(b.and(op.LogicalNot(b.sub(), outside), inRange), v, one)
-		result = b.sel(here, value, result)
-		decided = op.LogicalOr(b.sub(), decided, here)
+	h := b.read(t, []int32{0, 1, 2, 3, 4, 5, 6, 7})
+	le := b.matches(h, []int32{'I', 'I', '*', 0, -1, -1, -1, -1})
+	be := b.matches(h, []int32{'M', 'M', 0, '*', -1, -1, -1, -1})
+	hb := op.Unpack(b.sub(), h, 8)
+	u32 := func(x0, x1, x2, x3 tf.Output) tf.Output { // x0 least significant
+		v := x3
+		for _, x := range []tf.Output{x2, x1, x0} {
+			v = b.add(op.Mul(b.sub(), v, b.c(int32(256))), x)
+		}
+		return v
 	}
-	return op.Cast(s.SubScope("orientation"), b.sel(valid, result, one), tf.Int32)
+	ifd := b.sel(le, u32(hb[4], hb[5], hb[6], hb[7]), u32(hb[7], hb[6], hb[5], hb[4]))
+	valid := b.and(found, b.or(le, be), b.gec(ifd, 8), op.LessEqual(b.sub(), b.addc(ifd, 2), tiffLen))
+	cnt := op.Unpack(b.sub(), b.read(b.add(t, ifd), []int32{0, 1}), 2)
+	entries := b.sel(le, b.add(cnt[0], op.Mul(b.sub(), cnt[1], b.c(int32(256)))), b.add(op.Mul(b.sub(), cnt[0], b.c(int32(256))), cnt[1]))
+
+	// Every entry at once: rows of 12 bytes, turned into (tag, type, count bytes' sum,
+	// SHORT value, LONG value's low byte, LONG value's other bytes' sum) by a matrix
+	// product per byte order.
+	ks := make([]int32, exifEntries)
+	rows := make([][]int32, exifEntries)
+	for k := range ks {
+		ks[k] = int32(k)
+		rows[k] = make([]int32, 12)
+		for j := range rows[k] {
+			rows[k][j] = int32(2 + 12*k + j)
+		}
+	}
+	block := b.read(b.add(t, ifd), rows) // [entries, 12]
+	weights := func(little bool) [][]int32 {
+		w := make([][]int32, 12)
+		for j := range w {
+			w[j] = make([]int32, 6)
+		}
+		lo, hi := 0, 1
+		if !little {
+			lo, hi = 1, 0
+		}
+		w[0+lo][0], w[0+hi][0] = 1, 256 // tag
+		w[2+lo][1], w[2+hi][1] = 1, 256 // type
+		for j := 4; j < 8; j++ {
+			w[j][2] = 1 // count != 0 iff its bytes' sum != 0
+		}
+		w[8+lo][3], w[8+hi][3] = 1, 256 // SHORT value
+		low := 8
+		if !little {
+			low = 11
+		}
+		for j := 8; j < 12; j++ {
+			if j == low {
+				w[j][4] = 1
+			} else {
+				w[j][5] = 1
+			}
+		}
+		return w
+	}
+	fields := b.sel(le, op.MatMul(b.sub(), block, b.c(weights(true))), op.MatMul(b.sub(), block, b.c(weights(false))))
+	tag := op.Unpack(b.sub(), fields, 6, op.UnpackAxis(1))[0]
+	start := b.add(ifd, b.c(int32(2))) // relative to t
+	entryEnd := b.add(b.add(start, op.Mul(b.sub(), b.c(ks), b.c(int32(12)))), b.c(int32(12)))
+	outside := op.Greater(b.sub(), entryEnd, tiffLen)
+	// The first entry that is the tag or lies past the block decides, as in Go.
+	decisive := b.and(op.Less(b.sub(), b.c(ks), entries), b.or(outside, b.eqc(tag, 0x0112)))
+	first := op.ArgMax(b.sub(), op.Cast(b.sub(), decisive, tf.Int32), b.c(int32(0)), op.ArgMaxOutputType(tf.Int32))
+	row := op.Unpack(b.sub(), op.GatherV2(b.sub(), fields, first, b.c(int32(0))), 6)
+	typ, countSum, short, longLow, longHigh := row[1], row[2], row[3], row[4], row[5]
+	isShort, isLong := b.eqc(typ, 3), b.and(b.eqc(typ, 4), b.eqc(longHigh, 0))
+	v := b.sel(isShort, short, b.sel(isLong, longLow, zero))
+	good := b.and(valid, op.Any(b.sub(), decisive, b.c(int32(0))),
+		b.not(op.GatherV2(b.sub(), outside, first, b.c(int32(0)))),
+		op.Greater(b.sub(), countSum, zero), b.gec(v, 1), op.LessEqual(b.sub(), v, b.c(int32(8))))
+	return b.sel(good, v, one)
 }

@@ -99,6 +99,8 @@ func TestExifOrientationMatchesGo(t *testing.T) {
 		"empty":                {},
 		"soi only":             {0xFF, 0xD8},
 		"tag as LONG":          insertAfterSOI(jpg, exifWith(false, [][4]uint32{{0x010F, 2, 4, 0}, {0x0112, 4, 1, 6}})),
+		"LONG tag, big endian": insertAfterSOI(jpg, exifWith(true, [][4]uint32{{0x0112, 4, 1, 8}})),
+		"LONG tag over 255":    insertAfterSOI(jpg, exifWith(false, [][4]uint32{{0x0112, 4, 1, 0x106}})),
 		"tag out of range":     insertAfterSOI(jpg, exifWith(true, [][4]uint32{{0x0112, 3, 1, 9}})),
 		"tag count 0":          insertAfterSOI(jpg, exifWith(true, [][4]uint32{{0x0112, 3, 0, 6}})),
 		"tag as BYTE":          insertAfterSOI(jpg, exifWith(false, [][4]uint32{{0x0112, 1, 1, 6}})),
