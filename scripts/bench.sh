@@ -11,7 +11,8 @@
 #      pipeline overhead of each side. Default 3 repeats (BENCH_REPEATS_EXTRACT).
 #   2  one training epoch on the frozen base without a feature cache:
 #      `tfflowers train --no-cache --epochs 1` vs Keras model.fit(epochs=1), same head, optimizer,
-#      batch, split sizes. Compared: training seconds of the epoch, validation excluded on both
+#      batch, and the same split (Keras validates on the files of the tfflowers run's
+#      val_predictions.csv). Compared: training seconds of the epoch, validation excluded on both
 #      sides (tfflowers' metrics.json epoch seconds; Keras's epoch minus its validation pass).
 #      Default 1 repeat (BENCH_REPEATS_TRAIN).
 #   3  ten epochs end to end, validation every epoch on both sides: tfflowers with a cold
@@ -134,7 +135,8 @@ if has 2; then
     timed epoch1-tfflowers "$r" ./bin/tfflowers train --data "$DATA" --base "$BASE" --out "$RUNS/epoch1-tfflowers-r$r" \
       --image-size $SIZE --batch-size $BATCH --epochs 1 --no-cache "${THREADS[@]}"
     timed epoch1-keras "$r" "$PY" scripts/bench_keras.py fit --data "$DATA" --weights-npy "$NPY" --image-size $SIZE \
-      --batch-size $BATCH --epochs 1 "${THREADS[@]}" --json-out "$RAW/epoch1-keras.jsonl"
+      --batch-size $BATCH --epochs 1 "${THREADS[@]}" --json-out "$RAW/epoch1-keras.jsonl" \
+      --val-list "$RUNS/epoch1-tfflowers-r$r/val_predictions.csv"
   done
 fi
 
@@ -144,7 +146,8 @@ if has 3; then
     timed epochs10-tfflowers "$r" ./bin/tfflowers train --data "$DATA" --base "$BASE" --out "$RUNS/epochs10-tfflowers-r$r" \
       --image-size $SIZE --batch-size $BATCH --epochs 10 --cache-dir "$OUT/cache" "${THREADS[@]}"
     timed epochs10-keras "$r" "$PY" scripts/bench_keras.py fit --data "$DATA" --weights-npy "$NPY" --image-size $SIZE \
-      --batch-size $BATCH --epochs 10 "${THREADS[@]}" --json-out "$RAW/epochs10-keras.jsonl"
+      --batch-size $BATCH --epochs 10 "${THREADS[@]}" --json-out "$RAW/epochs10-keras.jsonl" \
+      --val-list "$RUNS/epochs10-tfflowers-r$r/val_predictions.csv"
   done
 fi
 

@@ -57,6 +57,18 @@ def split(labels, val_fraction, seed):
     return np.flatnonzero(~val), np.flatnonzero(val)
 
 
+def split_like(paths, val_csv):
+    """tfflowers' own split: the files of a run's val_predictions.csv are the validation set."""
+    import csv
+
+    with open(val_csv, newline="") as f:
+        val = {os.path.realpath(row["file"]) for row in csv.DictReader(f)}
+    is_val = np.array([os.path.realpath(p) in val for p in paths])
+    if is_val.sum() != len(val):
+        raise SystemExit(f"bench_keras: {val_csv} lists {len(val)} files, {is_val.sum()} of them found in --data")
+    return np.flatnonzero(~is_val), np.flatnonzero(is_val)
+
+
 def setup_tf(a):
     import tensorflow as tf
 
@@ -170,7 +182,10 @@ def cmd_fit(a):
     import keras
 
     classes, paths, labels = scan(a.data, a.limit)
-    tr, va = split(labels, a.val_split, a.seed)
+    if a.val_list:
+        tr, va = split_like(paths, a.val_list)
+    else:
+        tr, va = split(labels, a.val_split, a.seed)
     paths = np.array(paths)
     onehot = np.eye(len(classes), dtype=np.float32)[labels]
     load = load_fn(tf, a.image_size)
@@ -228,6 +243,7 @@ def main(argv=None):
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--val-split", type=float, default=0.2)
     p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--val-list", default="", help="a tfflowers run's val_predictions.csv: validate on exactly its files")
     p.add_argument("--no-validate", dest="validate", action="store_false")
     a = p.parse_args(argv)
     {"extract": cmd_extract, "fit": cmd_fit}[a.command](a)

@@ -116,7 +116,7 @@ def main(argv=None):
                      fmt(tw, 1, " s"), fmt(kw, 1, " s"), *ratio(kw, tw, 5.0), "≥ 5x"))
         tacc = stats([m["final_val_accuracy"] for m in tf10])
         kacc = stats([r["final"].get("val_accuracy", float("nan")) for r in k10])
-        rows.append(("3. same, final validation accuracy (sanity check, not a speed)", fmt(tacc, 3), fmt(kacc, 3), "", "", ""))
+        rows.append(("3. same, final validation accuracy on the same validation images (sanity check, not a speed)", fmt(tacc, 3), fmt(kacc, 3), "", "", ""))
 
     for name, label, target in [("extract", "1", None), ("epoch1", "2", 2048), ("epochs10", "3", 2048)]:
         t, k = proc(f"{name}-tfflowers", "max_rss_kib"), proc(f"{name}-keras", "max_rss_kib")
