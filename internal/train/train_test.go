@@ -297,7 +297,7 @@ func TestRestoreBest(t *testing.T) {
 
 // checkValPredictions checks val_predictions.csv against the run's metrics: one row per
 // validation image, each a file of the dataset, probabilities that sum to 1 and whose
-// argmax is the predicted class, and the same accuracy and confusion counts.
+// argmax is the predicted class, and the accuracy metrics.json reports.
 func checkValPredictions(t *testing.T, out, data string, m *train.Metrics) {
 	t.Helper()
 	f, err := os.Open(filepath.Join(out, "val_predictions.csv"))
