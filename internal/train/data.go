@@ -151,11 +151,11 @@ func (s *source) parallel(ctx context.Context, n int, fn func(i int) error) erro
 // pending is a batch between the two stages of the pipeline: decoded (or read from the
 // cache) by prepare, and completed by finish, which runs the backbone for cache misses.
 type pending struct {
-	b       *batch
-	ok      []bool
-	missing []bool    // features mode: sample i needs the backbone
-	ids     []string  // features mode: content ids, the cache keys
-	images  []float32 // features mode: decoded images of the misses
+	b      *batch
+	ok     []bool
+	ids    []string  // features mode: content ids, the cache keys
+	misses []int     // features mode: the samples the cache did not have, in batch order
+	images []float32 // features mode: decoded images of the misses, packed in misses' order
 }
 
 // prepare reads, checks the cache and decodes batch idx. augmentEpoch >= 0 asks for
@@ -182,17 +182,20 @@ func (s *source) prepare(ctx context.Context, idx int, samples []pipeline.Sample
 		return p, err
 	}
 
+	// First the cache, then decoding for the misses alone: a warm epoch allocates no
+	// image buffers (64 images at 192 px are 28 MB per batch).
 	b.features = make([]float32, n*s.featLen)
-	p.missing, p.ids, p.images = make([]bool, n), make([]string, n), make([]float32, n*per)
+	p.ids = make([]string, n)
+	data := make([][]byte, n) // bytes already read for a miss
+	missed := make([]bool, n)
 	err := s.parallel(ctx, n, func(i int) error {
 		id, known := s.ids.Load(samples[i].Name)
-		var data []byte
 		if !known {
-			var err error
-			if data, err = samples[i].ReadBytes(); err != nil {
+			raw, err := samples[i].ReadBytes()
+			if err != nil {
 				return s.record(samples[i], i, b, ok, err)
 			}
-			id = pipeline.ContentID(data)
+			data[i], id = raw, pipeline.ContentID(raw)
 			s.ids.Store(samples[i].Name, id)
 		}
 		p.ids[i] = id.(string)
@@ -206,41 +209,55 @@ func (s *source) prepare(ctx context.Context, idx int, samples []pipeline.Sample
 				return s.record(samples[i], i, b, ok, nil)
 			}
 		}
-		if data == nil {
+		missed[i] = true
+		return nil
+	})
+	if err != nil {
+		return p, err
+	}
+	for i, m := range missed {
+		if m {
+			p.misses = append(p.misses, i)
+		}
+	}
+	if len(p.misses) == 0 {
+		return p, nil
+	}
+	p.images = make([]float32, len(p.misses)*per)
+	err = s.parallel(ctx, len(p.misses), func(j int) error {
+		i := p.misses[j]
+		raw := data[i]
+		if raw == nil {
 			var err error
-			if data, err = samples[i].ReadBytes(); err != nil {
+			if raw, err = samples[i].ReadBytes(); err != nil {
 				return s.record(samples[i], i, b, ok, err)
 			}
 		}
-		p.missing[i] = true
-		return s.record(samples[i], i, b, ok, s.dec.Decode(data, nil, p.images[i*per:(i+1)*per]))
+		return s.record(samples[i], i, b, ok, s.dec.Decode(raw, nil, p.images[j*per:(j+1)*per]))
 	})
 	return p, err
 }
 
-// finish runs the backbone once for every sample of the batch the cache did not have,
-// stores the new features, and drops the samples that failed.
+// finish runs the backbone once on the misses of the batch that decoded, stores their
+// new features, and drops the samples that failed.
 func (s *source) finish(p *pending) (*batch, error) {
 	b := p.b
 	per := s.size * s.size * 3
 	if b.images != nil {
 		return b.compact(p.ok, per, true), nil
 	}
-	var todo []int
-	for i := range p.missing {
-		if p.missing[i] && p.ok[i] {
+	// Pack out the misses that failed to decode (rare: usually nothing moves).
+	todo, packed := p.misses[:0:0], p.images
+	for j, i := range p.misses {
+		if p.ok[i] {
+			if len(todo) != j {
+				copy(packed[len(todo)*per:], p.images[j*per:(j+1)*per])
+			}
 			todo = append(todo, i)
 		}
 	}
 	if len(todo) > 0 {
-		packed := p.images
-		if len(todo) != len(p.missing) {
-			packed = make([]float32, len(todo)*per)
-			for j, i := range todo {
-				copy(packed[j*per:(j+1)*per], p.images[i*per:(i+1)*per])
-			}
-		}
-		feats, _, err := s.base.Extract(packed, len(todo), s.size)
+		feats, _, err := s.base.Extract(packed[:len(todo)*per], len(todo), s.size)
 		if err != nil {
 			return nil, err
 		}
