@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 
 	ucli "github.com/urfave/cli/v2"
 )
@@ -103,14 +102,8 @@ func setupLogging(c *ucli.Context, stderr io.Writer) error {
 	default:
 		return usagef("--log-format %q: want text or json", c.String("log-format"))
 	}
+	// TensorFlow's own log level (TF_CPP_MIN_LOG_LEVEL) is read when its library loads;
+	// cmd/tfflowers sets it before that, by re-executing itself.
 	slog.SetDefault(slog.New(h))
-	// TensorFlow reads this when it first logs; keep its chatter at our level.
-	if os.Getenv("TF_CPP_MIN_LOG_LEVEL") == "" {
-		tfLevel := "2"
-		if level <= slog.LevelDebug {
-			tfLevel = "0"
-		}
-		os.Setenv("TF_CPP_MIN_LOG_LEVEL", tfLevel)
-	}
 	return nil
 }

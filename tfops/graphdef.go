@@ -165,21 +165,20 @@ func frameSubgraph(prefix, pivot string, inputs []frameInput, build func(s *op.S
 		}
 		n.Name = prefix + "/" + n.Name
 		for i, in := range n.Input {
-			ctrl := strings.HasPrefix(in, "^")
-			name, idx := strings.TrimPrefix(in, "^"), ""
+			name := strings.TrimPrefix(in, "^")
+			ctrl := len(name) != len(in)
+			idx := ""
 			if j := strings.IndexByte(name, ':'); j >= 0 {
 				name, idx = name[:j], name[j:]
 			}
-			switch t, ok := mapped[name]; {
-			case ok && ctrl:
-				n.Input[i] = "^" + strings.SplitN(t, ":", 2)[0]
-			case ok:
-				n.Input[i] = t
-			case ctrl:
-				n.Input[i] = "^" + prefix + "/" + name
-			default:
-				n.Input[i] = prefix + "/" + name + idx
+			ref := prefix + "/" + name + idx
+			if t, ok := mapped[name]; ok {
+				ref = t
 			}
+			if ctrl { // a control edge names an op, not a tensor
+				ref = "^" + strings.SplitN(ref, ":", 2)[0]
+			}
+			n.Input[i] = ref
 		}
 		if len(n.Input) == 0 {
 			n.Input = []string{"^" + pivot}

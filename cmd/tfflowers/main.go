@@ -24,8 +24,8 @@ func main() {
 
 // quietTensorFlow re-executes tfflowers once with TF_CPP_MIN_LOG_LEVEL set. TensorFlow
 // reads it when its shared library loads, before main runs, and keeps that level: set
-// later, it cannot silence the info lines TensorFlow prints at every SavedModel load and
-// first session (the cli package still sets it, for library builds that read it late).
+// later (as the cli package once did), it cannot silence the info lines TensorFlow prints
+// at every SavedModel load and first session.
 // The line TensorFlow prints while its library loads into this first process stays.
 // Level 2 keeps errors; --log-level debug (or TFFLOWERS_LOG_LEVEL=debug) keeps everything.
 // A variable the user set is left alone. If the exec fails, tfflowers runs on, only

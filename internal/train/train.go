@@ -378,7 +378,7 @@ func (t *trainer) validate(throughBackbone bool) (*validation, error) {
 			return nil, err
 		}
 		for i, label := range r.b.labels {
-			row := probs[i*nc : (i+1)*nc]
+			row := probs[i*nc : (i+1)*nc : (i+1)*nc]
 			best := 0
 			for c := 1; c < nc; c++ {
 				if row[c] > row[best] {
@@ -388,7 +388,7 @@ func (t *trainer) validate(throughBackbone bool) (*validation, error) {
 			if err := v.conf.Add(int(label), best); err != nil {
 				return nil, err
 			}
-			v.preds = append(v.preds, valPrediction{name: r.b.names[i], label: int(label), predicted: best, probs: append([]float32(nil), row...)})
+			v.preds = append(v.preds, valPrediction{name: r.b.names[i], label: int(label), predicted: best, probs: row}) // each batch's probs are its own
 		}
 		lossSum += loss * float64(r.b.n())
 		seen += r.b.n()
