@@ -147,7 +147,7 @@ func Export(o ExportOptions) (dir string, version int64, err error) {
 	if err := os.Chmod(tmp, 0o755); err != nil {
 		return "", 0, fmt.Errorf("savedmodel: export: %w", err)
 	}
-	if err := syncTree(tmp); err != nil {
+	if err := atomicfile.SyncTree(tmp); err != nil {
 		return "", 0, fmt.Errorf("savedmodel: export: %w", err)
 	}
 	if _, err := os.Stat(final); err == nil {
@@ -243,21 +243,4 @@ func tensorInfo(name string, dt typespb.DataType, dims ...int64) *pb.TensorInfo 
 		shape.Dim = append(shape.Dim, &shapepb.TensorShapeProto_Dim{Size: d})
 	}
 	return &pb.TensorInfo{Encoding: &pb.TensorInfo_Name{Name: name}, Dtype: dt, TensorShape: shape}
-}
-
-func syncTree(root string) error {
-	return filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if d.IsDir() {
-			return atomicfile.SyncDir(p)
-		}
-		f, err := os.Open(p)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		return f.Sync()
-	})
 }

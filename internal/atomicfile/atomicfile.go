@@ -82,6 +82,28 @@ func SyncDir(dir string) error {
 	return nil
 }
 
+// SyncTree fsyncs every file and directory under root (root included), for a folder
+// built in a temporary place and about to be renamed into view.
+func SyncTree(root string) error {
+	return filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			return SyncDir(p)
+		}
+		f, err := os.Open(p)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := f.Sync(); err != nil {
+			return fmt.Errorf("sync %s: %w", p, err)
+		}
+		return nil
+	})
+}
+
 // unsupportedSync reports whether err means "this file system does not
 // support fsync on directories" rather than a real I/O failure.
 func unsupportedSync(err error) bool {

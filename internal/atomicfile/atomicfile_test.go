@@ -144,6 +144,32 @@ func TestSyncDir(t *testing.T) {
 	}
 }
 
+func TestSyncTree(t *testing.T) {
+	root := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(root, "a", "b"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"top", "a/one", "a/b/two"} {
+		if err := os.WriteFile(filepath.Join(root, f), []byte(f), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := SyncTree(root); err != nil {
+		t.Fatalf("SyncTree: %v", err)
+	}
+	if err := SyncTree(filepath.Join(root, "missing")); err == nil {
+		t.Fatal("SyncTree of a missing folder succeeded")
+	}
+	if os.Geteuid() != 0 { // root reads anything
+		if err := os.Chmod(filepath.Join(root, "a", "one"), 0); err != nil {
+			t.Fatal(err)
+		}
+		if err := SyncTree(root); err == nil {
+			t.Fatal("SyncTree with an unreadable file succeeded")
+		}
+	}
+}
+
 func assertNoTemps(t *testing.T, dir string) {
 	t.Helper()
 	entries, err := os.ReadDir(dir)

@@ -79,10 +79,8 @@ func saveCheckpoint(out string, st *runState, save saveFunc) (string, error) {
 	if err := atomicfile.WriteFile(filepath.Join(tmp, stateFile), raw, 0o644); err != nil {
 		return "", fmt.Errorf("checkpoint: %w", err)
 	}
-	for name := range files {
-		if err := fsyncFile(filepath.Join(tmp, name)); err != nil {
-			return "", fmt.Errorf("checkpoint: %w", err)
-		}
+	if err := atomicfile.SyncTree(tmp); err != nil {
+		return "", fmt.Errorf("checkpoint: %w", err)
 	}
 	final := filepath.Join(root, fmt.Sprintf("step-%08d", st.GlobalStep))
 	if err := os.RemoveAll(final); err != nil {
@@ -96,15 +94,6 @@ func saveCheckpoint(out string, st *runState, save saveFunc) (string, error) {
 	}
 	prune(root)
 	return final, nil
-}
-
-func fsyncFile(path string) error {
-	f, err := os.Open(path)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	return f.Sync()
 }
 
 func hashDir(dir string) (map[string]string, error) {
