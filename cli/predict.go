@@ -12,6 +12,7 @@ import (
 
 	ucli "github.com/urfave/cli/v2"
 
+	"github.com/tfflowers/tfflowers/pipeline"
 	"github.com/tfflowers/tfflowers/savedmodel"
 	"github.com/tfflowers/tfflowers/tfops"
 )
@@ -159,11 +160,8 @@ func collectImages(args []string) ([]string, error) {
 			if err != nil {
 				return err
 			}
-			switch strings.ToLower(filepath.Ext(p)) {
-			case ".jpg", ".jpeg", ".png", ".gif", ".bmp":
-				if !d.IsDir() {
-					files = append(files, p)
-				}
+			if !d.IsDir() && pipeline.HasImageExt(p) {
+				files = append(files, p)
 			}
 			return nil
 		})

@@ -23,7 +23,9 @@ type ScanOptions struct {
 // README, a .DS_Store, a labels.txt) is ignored without a warning.
 var imageExts = []string{".jpg", ".jpeg", ".png", ".gif", ".bmp"}
 
-func hasImageExt(name string) bool {
+// HasImageExt reports whether name has one of the image extensions ScanFolders reads
+// (.jpg .jpeg .png .gif .bmp, any case).
+func HasImageExt(name string) bool {
 	return slices.Contains(imageExts, strings.ToLower(filepath.Ext(name)))
 }
 
@@ -78,7 +80,7 @@ func ScanFolders(root string, opts ScanOptions) (*Dataset, error) {
 			continue
 		}
 		if !st.IsDir() {
-			if hasImageExt(name) {
+			if HasImageExt(name) {
 				strayImages = append(strayImages, path)
 			}
 			continue
@@ -182,12 +184,12 @@ func (sc *scanner) walk(dir string, label int) {
 		}
 		path := filepath.Join(dir, name)
 		isLink := e.Type()&fs.ModeSymlink != 0
-		if !isLink && !e.IsDir() && !hasImageExt(name) {
+		if !isLink && !e.IsDir() && !HasImageExt(name) {
 			continue // cheap path: no stat for files we would ignore anyway
 		}
 		st, err := os.Stat(path)
 		if err != nil {
-			if hasImageExt(name) || isLink {
+			if HasImageExt(name) || isLink {
 				sc.skip(path, statFailure(path, err))
 			}
 			continue
@@ -196,7 +198,7 @@ func (sc *scanner) walk(dir string, label int) {
 			sc.walkSubdir(path, st, label)
 			continue
 		}
-		if !hasImageExt(name) {
+		if !HasImageExt(name) {
 			continue
 		}
 		if reason := checkImageFile(path, st); reason != "" {
