@@ -1,6 +1,7 @@
 package train_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -8,11 +9,13 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"testing"
 
+	"github.com/tfflowers/tfflowers/cli"
 	"github.com/tfflowers/tfflowers/internal/reliability/fixtures"
 	"github.com/tfflowers/tfflowers/internal/tftest"
 	"github.com/tfflowers/tfflowers/internal/train"
@@ -187,6 +190,35 @@ func TestExportIsServableAndMatchesTraining(t *testing.T) {
 		if e.Name() != "1" && e.Name() != "2" {
 			t.Fatalf("export base path holds %q besides the versions", e.Name())
 		}
+	}
+
+	// `tfflowers predict FOLDER --json` (a flag after the folder) lists every image of
+	// the folder once, with the export's answer for it.
+	var stdout, stderr bytes.Buffer
+	folder := filepath.Join(data, "daisy")
+	if code := cli.Run(context.Background(), []string{"tfflowers", "predict", "--model", cfg.Export, folder, "--json", "--top-k", "1"}, &stdout, &stderr); code != 0 {
+		t.Fatalf("predict exit %d: %s", code, stderr.String())
+	}
+	daisies, _ := filepath.Glob(filepath.Join(folder, "*.jpg"))
+	seen := map[string]bool{}
+	for _, line := range strings.Split(strings.TrimSpace(stdout.String()), "\n") {
+		var r struct {
+			File  string
+			Top   []struct{ Label string }
+			Error string
+		}
+		if err := json.Unmarshal([]byte(line), &r); err != nil || r.Error != "" || len(r.Top) != 1 || !slices.Contains(m.Labels(), r.Top[0].Label) {
+			t.Fatalf("predict line %q: %v", line, err)
+		}
+		seen[r.File] = true
+	}
+	for _, f := range daisies {
+		if !seen[f] {
+			t.Fatalf("predict %s --json did not list %s (%d lines for %d images)", folder, f, len(seen), len(daisies))
+		}
+	}
+	if len(seen) != len(daisies) {
+		t.Fatalf("predict listed %d files, the folder has %d images", len(seen), len(daisies))
 	}
 }
 
