@@ -63,12 +63,15 @@ func constNode(name string, dt typespb.DataType, tp *tensorpb.TensorProto, ctrl 
 
 // decodeLoopGraphDef is a TF1 while loop that decodes a batch of encoded images
 // (string [n], node "bytes", mapped on import) into float32 [n,size,size,3] in 0..255
-// (node "exit_acc"), one image per iteration, with the same DecodeImage, EXIF
-// orientation and bilinear resize as the training pipeline. TF1 loops need no function library, so the exported
-// graph stays loadable by any TensorFlow 1.x/2.x runtime and TF Serving.
+// (node "images"), one image per iteration, with the same DecodeImage, EXIF orientation
+// and bilinear resize as the training pipeline. Each iteration writes its image to a
+// TensorArray, gathered once after the loop: updating one [n,size,size,3] tensor per
+// iteration would copy it every time (quadratic in n: 0.87 ms per image at n = 8, 1.76 ms
+// at 64). TF1 loops need no function library, so the exported graph stays loadable by any
+// TensorFlow 1.x/2.x runtime and TF Serving.
 func decodeLoopGraphDef(size int) ([]byte, error) {
 	const frame = "tfflowers_decode_images"
-	i32, f32, str, u8 := typespb.DataType_DT_INT32, typespb.DataType_DT_FLOAT, typespb.DataType_DT_STRING, typespb.DataType_DT_UINT8
+	i32, f32, str, u8, res := typespb.DataType_DT_INT32, typespb.DataType_DT_FLOAT, typespb.DataType_DT_STRING, typespb.DataType_DT_UINT8, typespb.DataType_DT_RESOURCE
 	s := int32(size)
 	enter := func(name, in string, t typespb.DataType, constant bool) *ndpb.NodeDef {
 		return node(name, "Enter", attrs{"T": attrType(t), "frame_name": attrString(frame), "is_constant": attrBool(constant), "parallel_iterations": attrInt(8)}, in)
@@ -82,43 +85,46 @@ func decodeLoopGraphDef(size int) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	element := attrShape(1, int64(size), int64(size), 3)
 	nodes := []*ndpb.NodeDef{
 		node("bytes", "Placeholder", attrs{"dtype": attrType(str), "shape": attrShape(-1)}),
 		node("n", "Size", attrs{"T": attrType(str), "out_type": attrType(i32)}, "bytes"),
 		constInt32("zero_i", []int32{0}, true),
-		constInt32("side", []int32{s}, true),
-		constInt32("channels", []int32{3}, true),
-		node("acc_shape", "Pack", attrs{"N": attrInt(4), "T": attrType(i32), "axis": attrInt(0)}, "n", "side", "side", "channels"),
-		constNode("zero_f", f32, &tensorpb.TensorProto{Dtype: f32, TensorShape: &shapepb.TensorShapeProto{}, FloatVal: []float32{0}}),
-		node("acc0", "Fill", attrs{"T": attrType(f32), "index_type": attrType(i32)}, "acc_shape", "zero_f"),
+		constInt32("step", []int32{1}, true),
+		constInt32("shape", []int32{-1, s, s, 3}, false),
+		node("array", "TensorArrayV3", attrs{"dtype": attrType(f32), "element_shape": element, "dynamic_size": attrBool(false),
+			"clear_after_read": attrBool(true), "identical_element_shapes": attrBool(true), "tensor_array_name": attrString("")}, "n"),
 		enter("enter_i", "zero_i", i32, false),
-		enter("enter_acc", "acc0", f32, false),
+		enter("enter_flow", "array:1", f32, false),
+		enter("enter_array", "array", res, true),
 		enter("enter_bytes", "bytes", str, true),
 		enter("enter_n", "n", i32, true),
 		node("merge_i", "Merge", attrs{"T": attrType(i32), "N": attrInt(2)}, "enter_i", "next_i"),
-		node("merge_acc", "Merge", attrs{"T": attrType(f32), "N": attrInt(2)}, "enter_acc", "next_acc"),
+		node("merge_flow", "Merge", attrs{"T": attrType(f32), "N": attrInt(2)}, "enter_flow", "next_flow"),
 		node("less", "Less", attrs{"T": attrType(i32)}, "merge_i", "enter_n"),
 		node("cond", "LoopCond", nil, "less"),
 		node("switch_i", "Switch", attrs{"T": attrType(i32)}, "merge_i", "cond"),
-		node("switch_acc", "Switch", attrs{"T": attrType(f32)}, "merge_acc", "cond"),
+		node("switch_flow", "Switch", attrs{"T": attrType(f32)}, "merge_flow", "cond"),
 		node("exit_i", "Exit", attrs{"T": attrType(i32)}, "switch_i"),
-		node("exit_acc", "Exit", attrs{"T": attrType(f32)}, "switch_acc"),
+		node("exit_flow", "Exit", attrs{"T": attrType(f32)}, "switch_flow"),
 		node("body_i", "Identity", attrs{"T": attrType(i32)}, "switch_i:1"),
-		node("body_acc", "Identity", attrs{"T": attrType(f32)}, "switch_acc:1"),
+		node("body_flow", "Identity", attrs{"T": attrType(f32)}, "switch_flow:1"),
 		// Constants inside the frame hang on the pivot by a control edge.
 		constInt32("axis0", []int32{0}, true, "body_i"),
 		constInt32("size", []int32{s, s}, false, "body_i"),
-		constInt32("index_shape", []int32{1, 1}, false, "body_i"),
 		constInt32("one", []int32{1}, true, "body_i"),
 		node("element", "GatherV2", attrs{"Tparams": attrType(str), "Tindices": attrType(i32), "Taxis": attrType(i32), "batch_dims": attrInt(0)}, "enter_bytes", "body_i", "axis0"),
 		node("decoded", "DecodeImage", attrs{"channels": attrInt(3), "dtype": attrType(u8), "expand_animations": attrBool(false)}, "element"),
 		node("batched", "ExpandDims", attrs{"T": attrType(u8), "Tdim": attrType(i32)}, upright, "axis0"),
 		node("resized", "ResizeBilinear", attrs{"T": attrType(u8), "align_corners": attrBool(false), "half_pixel_centers": attrBool(true)}, "batched", "size"),
-		node("index", "Reshape", attrs{"T": attrType(i32), "Tshape": attrType(i32)}, "body_i", "index_shape"),
-		node("acc_next", "TensorScatterUpdate", attrs{"T": attrType(f32), "Tindices": attrType(i32)}, "body_acc", "index", "resized"),
+		node("write", "TensorArrayWriteV3", attrs{"T": attrType(f32)}, "enter_array", "body_i", "resized", "body_flow"),
 		node("i_next", "AddV2", attrs{"T": attrType(i32)}, "body_i", "one"),
 		node("next_i", "NextIteration", attrs{"T": attrType(i32)}, "i_next"),
-		node("next_acc", "NextIteration", attrs{"T": attrType(f32)}, "acc_next"),
+		node("next_flow", "NextIteration", attrs{"T": attrType(f32)}, "write"),
+		// After the loop: every image, [n,1,size,size,3] -> [n,size,size,3].
+		node("indices", "Range", attrs{"Tidx": attrType(i32)}, "zero_i", "n", "step"),
+		node("gathered", "TensorArrayGatherV3", attrs{"dtype": attrType(f32), "element_shape": element}, "array", "indices", "exit_flow"),
+		node("images", "Reshape", attrs{"T": attrType(f32), "Tshape": attrType(i32)}, "gathered", "shape"),
 	}
 	return proto.Marshal(&gpb.GraphDef{Node: append(nodes, orient...)})
 }

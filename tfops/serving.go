@@ -75,7 +75,7 @@ func BuildServingGraph(spec ServingSpec) (sg *ServingGraph, err error) {
 	if err := g.ImportWithOptions(loop, opts); err != nil {
 		return nil, &GraphError{Step: "import decode loop", Err: err}
 	}
-	decoded, err := GraphOutput(g, "decode_images/exit_acc:0")
+	decoded, err := GraphOutput(g, "decode_images/images:0")
 	if err != nil {
 		return nil, err
 	}
