@@ -14,6 +14,7 @@ import (
 
 	tf "github.com/galeone/tensorflow/tensorflow/go"
 
+	"github.com/tfflowers/tfflowers/internal/contract"
 	"github.com/tfflowers/tfflowers/tfops"
 )
 
@@ -29,9 +30,6 @@ const MetadataPath = "assets.extra/tfflowers_base.json"
 
 // BackboneScope prefixes the backbone's forward ops in a base export (import_graph_def's name).
 const BackboneScope = "backbone/"
-
-// ServeTag is the MetaGraph tag of base models and exports.
-const ServeTag = "serve"
 
 // BaseVariable describes one backbone weight.
 type BaseVariable struct {
@@ -83,7 +81,7 @@ func LoadBase(dir string, cfg tfops.SessionConfig) (*Base, error) {
 	}
 	vars, _ := filepath.Glob(filepath.Join(dir, "variables", "*"))
 	sort.Strings(vars)
-	fp, err := fingerprint(append([]string{filepath.Join(dir, "saved_model.pb")}, vars...))
+	fp, err := fingerprint(append([]string{filepath.Join(dir, contract.SavedModelFile)}, vars...))
 	if err != nil {
 		return nil, err
 	}
@@ -95,9 +93,9 @@ func LoadBase(dir string, cfg tfops.SessionConfig) (*Base, error) {
 	if err != nil {
 		return nil, err
 	}
-	m, err := tf.LoadSavedModel(dir, []string{ServeTag}, opts)
+	m, err := tf.LoadSavedModel(dir, []string{contract.ServeTag}, opts)
 	if err != nil {
-		return nil, fmt.Errorf("savedmodel: base %q: %w: TensorFlow cannot load it with tag %q (export one with scripts/export_base_model.py): %w", dir, ErrNotSavedModel, ServeTag, err)
+		return nil, fmt.Errorf("savedmodel: base %q: %w: TensorFlow cannot load it with tag %q (export one with scripts/export_base_model.py): %w", dir, ErrNotSavedModel, contract.ServeTag, err)
 	}
 	b := &Base{Dir: dir, Meta: meta, Fingerprint: fp, WeightsFingerprint: wfp, Session: tfops.WrapSession(m.Session, m.Graph)}
 	if err := b.bind(m); err != nil {
@@ -113,8 +111,8 @@ func readBaseMeta(dir string) (BaseMeta, error) {
 	if err != nil || !st.IsDir() {
 		return meta, fmt.Errorf("savedmodel: base %q: %w: the directory does not exist; export one with scripts/export_base_model.py --out %s", dir, ErrNotSavedModel, dir)
 	}
-	if _, err := os.Stat(filepath.Join(dir, "saved_model.pb")); err != nil {
-		return meta, fmt.Errorf("savedmodel: base %q: %w: expected %s; export one with scripts/export_base_model.py", dir, ErrNotSavedModel, filepath.Join(dir, "saved_model.pb"))
+	if _, err := os.Stat(filepath.Join(dir, contract.SavedModelFile)); err != nil {
+		return meta, fmt.Errorf("savedmodel: base %q: %w: expected %s; export one with scripts/export_base_model.py", dir, ErrNotSavedModel, filepath.Join(dir, contract.SavedModelFile))
 	}
 	raw, err := os.ReadFile(filepath.Join(dir, MetadataPath))
 	if err != nil {

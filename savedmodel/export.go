@@ -4,10 +4,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
-	"sort"
-	"strconv"
+	"slices"
 	"strings"
 
 	shapepb "github.com/galeone/tensorflow/tensorflow/go/core/framework/tensor_shape_go_proto"
@@ -16,19 +16,12 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/tfflowers/tfflowers/internal/atomicfile"
+	"github.com/tfflowers/tfflowers/internal/contract"
 	"github.com/tfflowers/tfflowers/tfops"
 )
 
 // ErrVersionExists is returned when the export version directory already exists.
 var ErrVersionExists = errors.New("export version exists")
-
-// Signature names and keys of exports, as TF Serving clients use them.
-const (
-	SignatureDefault = "serving_default"
-	SignatureImages  = "predict_images"
-	PredictMethod    = "tensorflow/serving/predict"
-	ExportMetaPath   = "assets.extra/tfflowers_export.json"
-)
 
 // ExportOptions describes one export.
 type ExportOptions struct {
@@ -64,7 +57,9 @@ type ExportInfo struct {
 // ModelBasePath/<version>: in-graph decoding, the backbone and the trained head, all
 // weights in variables/, signatures serving_default (image_bytes) and predict_images.
 // The version directory appears atomically (built in a hidden temp dir beside it, fsynced,
-// renamed), so a server polling ModelBasePath never sees a partial model.
+// renamed), so a server polling ModelBasePath never sees a partial model. The rename
+// claims the version: of two exports racing for one number, one gets it and the other
+// takes the next free number (no Version given) or fails with ErrVersionExists.
 func Export(o ExportOptions) (dir string, version int64, err error) {
 	if o.Base == nil {
 		return "", 0, fmt.Errorf("savedmodel: export: no base model")
@@ -75,11 +70,33 @@ func Export(o ExportOptions) (dir string, version int64, err error) {
 	if version, err = pickVersion(o.ModelBasePath, o.Version, o.Force); err != nil {
 		return "", 0, err
 	}
-	final := filepath.Join(o.ModelBasePath, strconv.FormatInt(version, 10))
+	tmp, err := os.MkdirTemp(o.ModelBasePath, ".tmp-export-")
+	if err != nil {
+		return "", 0, fmt.Errorf("savedmodel: export: %w", err)
+	}
+	defer os.RemoveAll(tmp)
+	if err := writeModel(tmp, o); err != nil {
+		return "", 0, err
+	}
+	if err := writeInfo(tmp, o, version); err != nil {
+		return "", 0, err
+	}
+	// MkdirTemp makes 0700 dirs; a serving process running as another user must read it.
+	if err := os.Chmod(tmp, 0o755); err != nil {
+		return "", 0, fmt.Errorf("savedmodel: export: %w", err)
+	}
+	if err := atomicfile.SyncTree(tmp); err != nil {
+		return "", 0, fmt.Errorf("savedmodel: export: %w", err)
+	}
+	return placeVersion(tmp, o, version)
+}
 
+// writeModel builds the serving graph, restores base and trained weights and writes
+// saved_model.pb, variables/, labels and the warm-up requests into dir.
+func writeModel(dir string, o ExportOptions) error {
 	baseDef, err := o.Base.graphDef()
 	if err != nil {
-		return "", 0, err
+		return err
 	}
 	varNames := make([]string, len(o.Base.Meta.Variables))
 	for i, v := range o.Base.Meta.Variables {
@@ -90,109 +107,112 @@ func Export(o ExportOptions) (dir string, version int64, err error) {
 		BaseVariables: varNames, ImageSize: o.ImageSize, Head: o.Head, Labels: o.Labels,
 	})
 	if err != nil {
-		return "", 0, fmt.Errorf("savedmodel: export: %w", err)
+		return fmt.Errorf("savedmodel: export: %w", err)
 	}
 	sess, err := tfops.NewSession(sg.Graph, tfops.SessionConfig{CPUOnly: true})
 	if err != nil {
-		return "", 0, err
+		return err
 	}
 	defer sess.Close()
-	if err := sg.RestoreSubset(sess, filepath.Join(o.Base.Dir, "variables", "variables"), varNames); err != nil {
-		return "", 0, fmt.Errorf("savedmodel: export: base weights: %w", err)
+	if err := sg.RestoreSubset(sess, filepath.Join(o.Base.Dir, contract.VariablesDir, "variables"), varNames); err != nil {
+		return fmt.Errorf("savedmodel: export: base weights: %w", err)
 	}
 	if err := sg.RestoreSubset(sess, o.Checkpoint, o.CheckpointVars); err != nil {
-		return "", 0, fmt.Errorf("savedmodel: export: trained weights: %w", err)
+		return fmt.Errorf("savedmodel: export: trained weights: %w", err)
 	}
 	graphDef, err := sg.GraphDef()
 	if err != nil {
-		return "", 0, err
+		return err
 	}
-
-	tmp, err := os.MkdirTemp(o.ModelBasePath, ".tmp-export-")
-	if err != nil {
-		return "", 0, fmt.Errorf("savedmodel: export: %w", err)
-	}
-	defer os.RemoveAll(tmp)
-	if err := sg.Save(sess, filepath.Join(tmp, "variables", "variables")); err != nil {
-		return "", 0, fmt.Errorf("savedmodel: export: %w", err)
+	if err := sg.Save(sess, filepath.Join(dir, contract.VariablesDir, "variables")); err != nil {
+		return fmt.Errorf("savedmodel: export: %w", err)
 	}
 	smBytes, err := savedModelProto(sg, graphDef, o)
 	if err != nil {
-		return "", 0, err
+		return err
 	}
-	info, _ := json.MarshalIndent(ExportInfo{Format: "tfflowers-export", Version: version, Labels: o.Labels, ImageSize: o.ImageSize,
-		Head: o.Head, TFVersion: tfops.Version(), Info: o.Info}, "", "  ")
 	files := map[string][]byte{
-		"saved_model.pb":    smBytes,
-		"assets/labels.txt": []byte(strings.Join(o.Labels, "\n") + "\n"),
-		ExportMetaPath:      append(info, '\n'),
+		contract.SavedModelFile: smBytes,
+		contract.LabelsAsset:    []byte(strings.Join(o.Labels, "\n") + "\n"),
 	}
 	if len(o.Warmup) > 0 {
 		w, err := warmupRequests(filepath.Base(filepath.Clean(o.ModelBasePath)), o.Warmup)
 		if err != nil {
-			return "", 0, err
+			return err
 		}
-		files[WarmupPath] = w
+		files[contract.WarmupPath] = w
 	}
 	for name, data := range files {
-		p := filepath.Join(tmp, name)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		if err := writeAsset(dir, name, data); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func writeAsset(dir, name string, data []byte) error {
+	p := filepath.Join(dir, name)
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		return fmt.Errorf("savedmodel: export: %w", err)
+	}
+	if err := atomicfile.WriteFile(p, data, 0o644); err != nil {
+		return fmt.Errorf("savedmodel: export: %w", err)
+	}
+	return nil
+}
+
+// writeInfo writes assets.extra/tfflowers_export.json, which records the version number.
+func writeInfo(dir string, o ExportOptions, version int64) error {
+	info, err := json.MarshalIndent(ExportInfo{Format: "tfflowers-export", Version: version, Labels: o.Labels, ImageSize: o.ImageSize,
+		Head: o.Head, TFVersion: tfops.Version(), Info: o.Info}, "", "  ")
+	if err != nil {
+		return fmt.Errorf("savedmodel: export: encode %s: %w", contract.ExportMetaPath, err)
+	}
+	return writeAsset(dir, contract.ExportMetaPath, append(info, '\n'))
+}
+
+// maxClaimTries bounds how many taken numbers an export without --version skips.
+const maxClaimTries = 1000
+
+// placeVersion renames the finished tmp to BASE/<version>. With Force it replaces an
+// existing version (the old one is put back if that fails). Otherwise the rename
+// refuses to replace: a version another export claimed meanwhile is never overwritten.
+func placeVersion(tmp string, o ExportOptions, version int64) (string, int64, error) {
+	for try := 0; ; try++ {
+		final := contract.VersionDir(o.ModelBasePath, version)
+		if o.Force {
+			if err := atomicfile.ReplaceDir(tmp, final); err != nil {
+				return "", 0, fmt.Errorf("savedmodel: export: %w", err)
+			}
+			return final, version, nil
+		}
+		err := atomicfile.RenameDirNoReplace(tmp, final)
+		switch {
+		case err == nil:
+			return final, version, nil
+		case !errors.Is(err, fs.ErrExist):
+			return "", 0, fmt.Errorf("savedmodel: export: %w", err)
+		case o.Version != 0:
+			return "", 0, fmt.Errorf("savedmodel: export: %w: %s appeared while exporting (another export?); pick another --version or pass --force", ErrVersionExists, final)
+		case try == maxClaimTries:
+			return "", 0, fmt.Errorf("savedmodel: export: %w: %d versions after %d were taken while exporting", ErrVersionExists, maxClaimTries, version-maxClaimTries)
+		}
+		version++
+		if err := writeInfo(tmp, o, version); err != nil {
 			return "", 0, err
 		}
-		if err := atomicfile.WriteFile(p, data, 0o644); err != nil {
-			return "", 0, fmt.Errorf("savedmodel: export: %w", err)
-		}
 	}
-	// MkdirTemp makes 0700 dirs; a serving process running as another user must read it.
-	if err := os.Chmod(tmp, 0o755); err != nil {
-		return "", 0, fmt.Errorf("savedmodel: export: %w", err)
-	}
-	if err := atomicfile.SyncTree(tmp); err != nil {
-		return "", 0, fmt.Errorf("savedmodel: export: %w", err)
-	}
-	if _, err := os.Stat(final); err == nil {
-		old := tmp + "-old"
-		if err := os.Rename(final, old); err != nil {
-			return "", 0, fmt.Errorf("savedmodel: export: replace %s: %w", final, err)
-		}
-		defer os.RemoveAll(old)
-	}
-	if err := os.Rename(tmp, final); err != nil {
-		return "", 0, fmt.Errorf("savedmodel: export: %w", err)
-	}
-	if err := atomicfile.SyncDir(o.ModelBasePath); err != nil {
-		return "", 0, fmt.Errorf("savedmodel: export: %w", err)
-	}
-	return final, version, nil
 }
 
-// Versions lists the integer version directories in a model base path, ascending.
-// Hidden directories (in-progress exports) and other names are ignored.
-func Versions(base string) ([]int64, error) {
-	entries, err := os.ReadDir(base)
-	if err != nil {
-		return nil, err
-	}
-	var out []int64
-	for _, e := range entries {
-		if !e.IsDir() || strings.HasPrefix(e.Name(), ".") {
-			continue
-		}
-		if v, err := strconv.ParseInt(e.Name(), 10, 64); err == nil && v > 0 {
-			out = append(out, v)
-		}
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
-	return out, nil
-}
-
+// pickVersion returns the version to export: want, or one more than the highest
+// version name in base (complete or not: a claimed number is never reused).
 func pickVersion(base string, want int64, force bool) (int64, error) {
-	existing, err := Versions(base)
-	if err != nil {
-		return 0, fmt.Errorf("savedmodel: export to %s: %w", base, err)
-	}
 	if want < 0 {
 		return 0, fmt.Errorf("savedmodel: export: --version %d must be positive", want)
+	}
+	existing, err := contract.VersionNames(base)
+	if err != nil {
+		return 0, fmt.Errorf("savedmodel: export: %w", err)
 	}
 	if want == 0 {
 		if len(existing) == 0 {
@@ -200,16 +220,14 @@ func pickVersion(base string, want int64, force bool) (int64, error) {
 		}
 		return existing[len(existing)-1] + 1, nil
 	}
-	for _, v := range existing {
-		if v == want && !force {
-			return 0, fmt.Errorf("savedmodel: export: %w: %s/%d already exists; pick another --version or pass --force", ErrVersionExists, base, want)
-		}
+	if slices.Contains(existing, want) && !force {
+		return 0, fmt.Errorf("savedmodel: export: %w: %s already exists; pick another --version or pass --force", ErrVersionExists, contract.VersionDir(base, want))
 	}
 	return want, nil
 }
 
 func savedModelProto(sg *tfops.ServingGraph, graphDef []byte, o ExportOptions) ([]byte, error) {
-	mg := &pb.MetaGraphDef{MetaInfoDef: &pb.MetaGraphDef_MetaInfoDef{Tags: []string{ServeTag}, TensorflowVersion: tfops.Version(),
+	mg := &pb.MetaGraphDef{MetaInfoDef: &pb.MetaGraphDef_MetaInfoDef{Tags: []string{contract.ServeTag}, TensorflowVersion: tfops.Version(),
 		MetaGraphVersion: "tfflowers"}}
 	if err := proto.Unmarshal(graphDef, mgGraph(mg)); err != nil {
 		return nil, fmt.Errorf("savedmodel: export: %w", err)
@@ -220,15 +238,15 @@ func savedModelProto(sg *tfops.ServingGraph, graphDef []byte, o ExportOptions) (
 	n := int64(len(o.Labels))
 	s := int64(o.ImageSize)
 	outputs := map[string]*pb.TensorInfo{
-		"scores":    tensorInfo(tfops.TensorName(sg.Scores), typespb.DataType_DT_FLOAT, -1, n),
-		"classes":   tensorInfo(tfops.TensorName(sg.Classes), typespb.DataType_DT_STRING, -1),
-		"class_ids": tensorInfo(tfops.TensorName(sg.ClassIDs), typespb.DataType_DT_INT64, -1),
+		contract.OutputScores:   tensorInfo(tfops.TensorName(sg.Scores), typespb.DataType_DT_FLOAT, -1, n),
+		contract.OutputClasses:  tensorInfo(tfops.TensorName(sg.Classes), typespb.DataType_DT_STRING, -1),
+		contract.OutputClassIDs: tensorInfo(tfops.TensorName(sg.ClassIDs), typespb.DataType_DT_INT64, -1),
 	}
 	mg.SignatureDef = map[string]*pb.SignatureDef{
-		SignatureDefault: {MethodName: PredictMethod, Outputs: outputs,
-			Inputs: map[string]*pb.TensorInfo{"image_bytes": tensorInfo(tfops.TensorName(sg.ImageBytes), typespb.DataType_DT_STRING, -1)}},
-		SignatureImages: {MethodName: PredictMethod, Outputs: outputs,
-			Inputs: map[string]*pb.TensorInfo{"images": tensorInfo(tfops.TensorName(sg.Images), typespb.DataType_DT_FLOAT, -1, s, s, 3)}},
+		contract.SignatureDefault: {MethodName: contract.PredictMethod, Outputs: outputs,
+			Inputs: map[string]*pb.TensorInfo{contract.InputBytes: tensorInfo(tfops.TensorName(sg.ImageBytes), typespb.DataType_DT_STRING, -1)}},
+		contract.SignatureImages: {MethodName: contract.PredictMethod, Outputs: outputs,
+			Inputs: map[string]*pb.TensorInfo{contract.InputImages: tensorInfo(tfops.TensorName(sg.Images), typespb.DataType_DT_FLOAT, -1, s, s, 3)}},
 	}
 	b, err := proto.Marshal(&pb.SavedModel{SavedModelSchemaVersion: 1, MetaGraphs: []*pb.MetaGraphDef{mg}})
 	if err != nil {

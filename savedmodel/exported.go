@@ -6,10 +6,10 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
 
 	tf "github.com/galeone/tensorflow/tensorflow/go"
 
+	"github.com/tfflowers/tfflowers/internal/contract"
 	"github.com/tfflowers/tfflowers/tfops"
 )
 
@@ -30,16 +30,17 @@ type Exported struct {
 // ResolveExport maps BASE_DIR or BASE_DIR/<version> to the version directory to load
 // (the newest when given BASE_DIR).
 func ResolveExport(path string) (string, int64, error) {
-	if _, err := os.Stat(filepath.Join(path, "saved_model.pb")); err == nil {
-		v, _ := strconv.ParseInt(filepath.Base(filepath.Clean(path)), 10, 64)
+	if _, err := os.Stat(filepath.Join(path, contract.SavedModelFile)); err == nil {
+		v, _ := contract.ParseVersion(filepath.Base(filepath.Clean(path)))
 		return path, v, nil
 	}
-	versions, err := Versions(path)
+	// The same list internal/serve loads from, so predict and serve pick one version.
+	versions, err := contract.Versions(path)
 	if err != nil || len(versions) == 0 {
 		return "", 0, fmt.Errorf("savedmodel: %q: %w: expected a SavedModel dir or a base dir with <version>/saved_model.pb (export one with tfflowers train --export)", path, ErrNotSavedModel)
 	}
 	v := versions[len(versions)-1]
-	return filepath.Join(path, strconv.FormatInt(v, 10)), v, nil
+	return v.Dir, v.Num, nil
 }
 
 // LoadExport loads the export at path (BASE_DIR or BASE_DIR/<version>).
@@ -49,18 +50,18 @@ func LoadExport(path string, cfg tfops.SessionConfig) (*Exported, error) {
 		return nil, err
 	}
 	e := &Exported{Dir: dir, version: version}
-	raw, err := os.ReadFile(filepath.Join(dir, ExportMetaPath))
+	raw, err := os.ReadFile(filepath.Join(dir, contract.ExportMetaPath))
 	if err != nil {
-		return nil, fmt.Errorf("savedmodel: %q: %w: missing %s (not a tfflowers export)", dir, ErrNotSavedModel, ExportMetaPath)
+		return nil, fmt.Errorf("savedmodel: %q: %w: missing %s (not a tfflowers export)", dir, ErrNotSavedModel, contract.ExportMetaPath)
 	}
 	if err := json.Unmarshal(raw, &e.Info); err != nil {
-		return nil, fmt.Errorf("savedmodel: %q: %s: %w", dir, ExportMetaPath, err)
+		return nil, fmt.Errorf("savedmodel: %q: %s: %w", dir, contract.ExportMetaPath, err)
 	}
 	opts, err := cfg.Options()
 	if err != nil {
 		return nil, err
 	}
-	m, err := tf.LoadSavedModel(dir, []string{ServeTag}, opts)
+	m, err := tf.LoadSavedModel(dir, []string{contract.ServeTag}, opts)
 	if err != nil {
 		return nil, fmt.Errorf("savedmodel: load export %s: %w", dir, err)
 	}
@@ -73,10 +74,10 @@ func LoadExport(path string, cfg tfops.SessionConfig) (*Exported, error) {
 }
 
 func (e *Exported) bind(m *tf.SavedModel) error {
-	def, ok1 := m.Signatures[SignatureDefault]
-	img, ok2 := m.Signatures[SignatureImages]
+	def, ok1 := m.Signatures[contract.SignatureDefault]
+	img, ok2 := m.Signatures[contract.SignatureImages]
 	if !ok1 || !ok2 {
-		return fmt.Errorf("savedmodel: %q: %w: signatures %q and %q required", e.Dir, ErrNotSavedModel, SignatureDefault, SignatureImages)
+		return fmt.Errorf("savedmodel: %q: %w: signatures %q and %q required", e.Dir, ErrNotSavedModel, contract.SignatureDefault, contract.SignatureImages)
 	}
 	var err error
 	get := func(name string) tf.Output {
@@ -87,11 +88,11 @@ func (e *Exported) bind(m *tf.SavedModel) error {
 		o, err = tensorByName(m.Graph, name)
 		return o
 	}
-	e.bytesIn = get(def.Inputs["image_bytes"].Name)
-	e.pixelsIn = get(img.Inputs["images"].Name)
-	e.scores = get(def.Outputs["scores"].Name)
-	e.classes = get(def.Outputs["classes"].Name)
-	e.classIDs = get(def.Outputs["class_ids"].Name)
+	e.bytesIn = get(def.Inputs[contract.InputBytes].Name)
+	e.pixelsIn = get(img.Inputs[contract.InputImages].Name)
+	e.scores = get(def.Outputs[contract.OutputScores].Name)
+	e.classes = get(def.Outputs[contract.OutputClasses].Name)
+	e.classIDs = get(def.Outputs[contract.OutputClassIDs].Name)
 	if err != nil {
 		return fmt.Errorf("savedmodel: %q: %w", e.Dir, err)
 	}

@@ -10,6 +10,7 @@ import (
 	pb "github.com/galeone/tensorflow/tensorflow/go/core/protobuf/for_core_protos_go_proto"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/tfflowers/tfflowers/internal/contract"
 	"github.com/tfflowers/tfflowers/tfops"
 )
 
@@ -23,7 +24,7 @@ func mgGraph(mg *pb.MetaGraphDef) *gpb.GraphDef {
 // graphDef returns the base's forward graph: its MetaGraph's GraphDef pruned to what the
 // feature tensor needs (no Saver, no initializers).
 func (b *Base) graphDef() ([]byte, error) {
-	raw, err := os.ReadFile(filepath.Join(b.Dir, "saved_model.pb"))
+	raw, err := os.ReadFile(filepath.Join(b.Dir, contract.SavedModelFile))
 	if err != nil {
 		return nil, fmt.Errorf("savedmodel: base %q: %w", b.Dir, err)
 	}
@@ -33,7 +34,7 @@ func (b *Base) graphDef() ([]byte, error) {
 	}
 	for _, mg := range sm.MetaGraphs {
 		for _, tag := range mg.GetMetaInfoDef().GetTags() {
-			if tag != ServeTag {
+			if tag != contract.ServeTag {
 				continue
 			}
 			gd, err := proto.Marshal(mg.GraphDef)
@@ -43,5 +44,5 @@ func (b *Base) graphDef() ([]byte, error) {
 			return tfops.PruneGraphDef(gd, strings.SplitN(b.Meta.FeatureTensor, ":", 2)[0])
 		}
 	}
-	return nil, fmt.Errorf("savedmodel: base %q: %w: no MetaGraph tagged %q", b.Dir, ErrNotBase, ServeTag)
+	return nil, fmt.Errorf("savedmodel: base %q: %w: no MetaGraph tagged %q", b.Dir, ErrNotBase, contract.ServeTag)
 }

@@ -10,11 +10,9 @@ import (
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/tfflowers/tfflowers/internal/contract"
 	"github.com/tfflowers/tfflowers/pipeline"
 )
-
-// WarmupPath is where TF Serving looks for warm-up requests in a SavedModel.
-const WarmupPath = "assets.extra/tf_serving_warmup_requests"
 
 // warmupRequests encodes one TF Serving PredictionLog per image, as a TFRecord file:
 // PredictionLog{predict_log(6): PredictLog{request(1): PredictRequest{
@@ -38,9 +36,9 @@ func warmupRequests(model string, images [][]byte) ([]byte, error) {
 		spec = protowire.AppendTag(spec, 1, protowire.BytesType)
 		spec = protowire.AppendString(spec, model)
 		spec = protowire.AppendTag(spec, 3, protowire.BytesType)
-		spec = protowire.AppendString(spec, SignatureDefault)
+		spec = protowire.AppendString(spec, contract.SignatureDefault)
 		entry = protowire.AppendTag(entry, 1, protowire.BytesType)
-		entry = protowire.AppendString(entry, "image_bytes")
+		entry = protowire.AppendString(entry, contract.InputBytes)
 		entry = protowire.AppendTag(entry, 2, protowire.BytesType)
 		entry = protowire.AppendBytes(entry, tensor)
 		req = protowire.AppendTag(req, 1, protowire.BytesType)

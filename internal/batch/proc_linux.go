@@ -1,7 +1,6 @@
 package batch
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -19,15 +18,6 @@ func childAttrs(cmd *exec.Cmd) {
 
 // interrupt asks a job to checkpoint and stop.
 func interrupt(p *os.Process) error { return p.Signal(os.Interrupt) }
-
-// tryLock takes an exclusive flock on f without waiting; busy is true when someone holds it.
-func tryLock(f *os.File) (busy bool, err error) {
-	err = syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
-	if errors.Is(err, syscall.EWOULDBLOCK) {
-		return true, nil
-	}
-	return false, err
-}
 
 // exitInfo returns a finished child's exit code, 128+N when signal N killed it, and a
 // description of the signal.

@@ -18,9 +18,6 @@ func interrupt(p *os.Process) error {
 	return nil
 }
 
-// tryLock: no cross-process locks off Linux.
-func tryLock(*os.File) (bool, error) { return false, nil }
-
 func exitInfo(ee *exec.ExitError) (int, string) {
 	if ee.ExitCode() < 0 {
 		return ee.ExitCode(), ee.String()

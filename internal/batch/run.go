@@ -135,7 +135,7 @@ func (r *runner) lockRoot() (func(), error) {
 	if err != nil {
 		return nil, fmt.Errorf("batch: %w", err)
 	}
-	busy, err := tryLock(f)
+	busy, err := atomicfile.TryLock(f)
 	if err != nil || busy {
 		f.Close()
 		if busy {
@@ -241,7 +241,7 @@ func (r *runner) lockJob(ctx context.Context, name, dir string) (*os.File, error
 		return nil, err
 	}
 	for said := false; ; said = true {
-		busy, err := tryLock(f)
+		busy, err := atomicfile.TryLock(f)
 		if err != nil {
 			f.Close()
 			return nil, err

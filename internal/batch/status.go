@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/tfflowers/tfflowers/internal/atomicfile"
+	"github.com/tfflowers/tfflowers/internal/contract"
 )
 
 // Job states in status.json. A job without status.json is pending.
@@ -84,12 +85,12 @@ func sameParams(a, b map[string]any) bool {
 
 // hasCheckpoints reports whether a train --out folder holds a saved checkpoint.
 func hasCheckpoints(run string) bool {
-	entries, err := os.ReadDir(filepath.Join(run, "checkpoints"))
+	entries, err := os.ReadDir(filepath.Join(run, contract.CheckpointsDir))
 	if err != nil {
 		return false
 	}
 	for _, e := range entries {
-		if e.IsDir() && strings.HasPrefix(e.Name(), "step-") {
+		if e.IsDir() && strings.HasPrefix(e.Name(), contract.CheckpointPrefix) {
 			return true
 		}
 	}
@@ -106,7 +107,7 @@ type runMetrics struct {
 // readMetrics returns the best validation accuracy and the number of epochs in
 // run/metrics.json; ok is false when there is none.
 func readMetrics(run string) (best float64, epochs int, ok bool) {
-	raw, err := os.ReadFile(filepath.Join(run, "metrics.json"))
+	raw, err := os.ReadFile(filepath.Join(run, contract.MetricsFile))
 	if err != nil {
 		return 0, 0, false
 	}

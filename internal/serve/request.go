@@ -10,12 +10,14 @@ import (
 	"net/http"
 	"sort"
 	"strings"
+
+	"github.com/tfflowers/tfflowers/internal/contract"
 )
 
 // Input names of the two signatures.
 const (
-	inputBytes  = "image_bytes"
-	inputPixels = "images"
+	inputBytes  = contract.InputBytes
+	inputPixels = contract.InputImages
 )
 
 // predictRequest is a parsed, validated predict body.

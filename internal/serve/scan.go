@@ -4,13 +4,13 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sort"
-	"strconv"
-	"strings"
+	"slices"
+
+	"github.com/tfflowers/tfflowers/internal/contract"
 )
 
 // savedModelFile marks a version directory as a complete SavedModel.
-const savedModelFile = "saved_model.pb"
+const savedModelFile = contract.SavedModelFile
 
 // diskVersion is one BASE_DIR/<version> directory that looks servable.
 type diskVersion struct {
@@ -21,43 +21,28 @@ type diskVersion struct {
 	stamp string
 }
 
-// scanVersions lists the version directories of base, newest first. Entries
-// whose names start with "." or are not non-negative integers are skipped:
-// exporters write into such temporary directories and rename them into place,
-// and TF Serving ignores them the same way. Directories without
-// saved_model.pb are skipped too, since they are not (yet) loadable.
+// scanVersions lists the servable version directories of base, newest first,
+// by contract.Versions, TF Serving's rule that the exporter and predict share:
+// dot-prefixed temporaries, non-canonical names ("03", "+3") and folders
+// without saved_model.pb (not yet loadable) are skipped.
 func scanVersions(base string) ([]diskVersion, error) {
-	entries, err := os.ReadDir(base)
+	found, err := contract.Versions(base)
 	if err != nil {
-		return nil, fmt.Errorf("scan model versions in %s: %w", base, err)
+		return nil, fmt.Errorf("scan %w", err)
 	}
-	var out []diskVersion
-	for _, e := range entries {
-		name := e.Name()
-		if strings.HasPrefix(name, ".") {
-			continue
-		}
-		v, err := strconv.ParseInt(name, 10, 64)
-		// "+3" and "03" parse but are not canonical version names; accepting
-		// them would allow two directories for one version.
-		if err != nil || v < 0 || strconv.FormatInt(v, 10) != name {
-			continue
-		}
-		dir := filepath.Join(base, name)
-		st, err := os.Stat(dir) // follows symlinks, as TF Serving does
-		if err != nil || !st.IsDir() {
-			continue
-		}
-		pb, err := os.Stat(filepath.Join(dir, savedModelFile))
-		if err != nil || !pb.Mode().IsRegular() {
-			continue
+	out := make([]diskVersion, 0, len(found))
+	for _, v := range found {
+		st, err := os.Stat(v.Dir)
+		pb, err2 := os.Stat(filepath.Join(v.Dir, savedModelFile))
+		if err != nil || err2 != nil {
+			continue // removed since the listing
 		}
 		stamp := fmt.Sprintf("%d/%d/%d", st.ModTime().UnixNano(), pb.ModTime().UnixNano(), pb.Size())
-		if vars, err := os.Stat(filepath.Join(dir, "variables")); err == nil {
+		if vars, err := os.Stat(filepath.Join(v.Dir, contract.VariablesDir)); err == nil {
 			stamp += fmt.Sprintf("/%d", vars.ModTime().UnixNano())
 		}
-		out = append(out, diskVersion{version: v, dir: dir, stamp: stamp})
+		out = append(out, diskVersion{version: v.Num, dir: v.Dir, stamp: stamp})
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].version > out[j].version })
+	slices.Reverse(out)
 	return out, nil
 }

@@ -7,12 +7,14 @@ import (
 	"log/slog"
 	"runtime/debug"
 	"slices"
+
+	"github.com/tfflowers/tfflowers/internal/contract"
 )
 
 // Signature names, as exported by tfflowers and listed in the metadata.
 const (
-	sigBytes  = "serving_default" // input image_bytes: encoded images
-	sigPixels = "predict_images"  // input images: float32 [n][h][w][3] in 0..255
+	sigBytes  = contract.SignatureDefault // input image_bytes: encoded images
+	sigPixels = contract.SignatureImages  // input images: float32 [n][h][w][3] in 0..255
 )
 
 // version is one loaded model version with its two batchers. Its reference

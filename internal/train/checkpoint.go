@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/tfflowers/tfflowers/internal/atomicfile"
+	"github.com/tfflowers/tfflowers/internal/contract"
 )
 
 // Checkpoints live in OUT/checkpoints/step-NNNNNNNN/{ckpt.index, ckpt.data-*, state.json}.
@@ -21,11 +22,11 @@ import (
 // so a damaged checkpoint is detected and the previous one is used instead.
 
 const (
-	checkpointDir   = "checkpoints"
+	checkpointDir   = contract.CheckpointsDir
 	checkpointName  = "ckpt"
 	stateFile       = "state.json"
 	keepCheckpoints = 3
-	bestDir         = "best" // checkpoints/best: a copy of the best epoch's checkpoint (--restore-best)
+	bestDir         = contract.BestCheckpointDir // checkpoints/best: a copy of the best epoch's checkpoint (--restore-best)
 )
 
 // runState is everything besides variables that a resumed run needs.
@@ -82,14 +83,9 @@ func saveCheckpoint(out string, st *runState, save saveFunc) (string, error) {
 	if err := atomicfile.SyncTree(tmp); err != nil {
 		return "", fmt.Errorf("checkpoint: %w", err)
 	}
-	final := filepath.Join(root, fmt.Sprintf("step-%08d", st.GlobalStep))
-	if err := os.RemoveAll(final); err != nil {
-		return "", fmt.Errorf("checkpoint: %w", err)
-	}
-	if err := os.Rename(tmp, final); err != nil {
-		return "", fmt.Errorf("checkpoint: %w", err)
-	}
-	if err := atomicfile.SyncDir(root); err != nil {
+	// A resumed run saves the same step again: the older copy stays until the new one is in.
+	final := filepath.Join(root, fmt.Sprintf("%s%08d", contract.CheckpointPrefix, st.GlobalStep))
+	if err := atomicfile.ReplaceDir(tmp, final); err != nil {
 		return "", fmt.Errorf("checkpoint: %w", err)
 	}
 	prune(root)
@@ -134,7 +130,7 @@ func listCheckpoints(out string) []string {
 	entries, _ := os.ReadDir(root)
 	var dirs []string
 	for _, e := range entries {
-		if e.IsDir() && strings.HasPrefix(e.Name(), "step-") {
+		if e.IsDir() && strings.HasPrefix(e.Name(), contract.CheckpointPrefix) {
 			dirs = append(dirs, filepath.Join(root, e.Name()))
 		}
 	}
@@ -230,16 +226,13 @@ func keepBest(out, src string) error {
 			return fmt.Errorf("checkpoint: %w", err)
 		}
 	}
-	final := filepath.Join(root, bestDir)
-	old := tmp + "-old"
-	if err := os.Rename(final, old); err != nil && !os.IsNotExist(err) {
+	if err := atomicfile.SyncTree(tmp); err != nil {
 		return fmt.Errorf("checkpoint: %w", err)
 	}
-	defer os.RemoveAll(old)
-	if err := os.Rename(tmp, final); err != nil {
+	if err := atomicfile.ReplaceDir(tmp, filepath.Join(root, bestDir)); err != nil {
 		return fmt.Errorf("checkpoint: %w", err)
 	}
-	return atomicfile.SyncDir(root)
+	return nil
 }
 
 // bestCheckpoint returns the intact checkpoints/best prefix and its state, if any.

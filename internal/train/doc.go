@@ -16,7 +16,8 @@
 //
 // # Concurrency
 //
-// One Run at a time per output directory; inside, a producer goroutine prepares batches
+// One Run at a time per output directory: Run locks OUT/.lock and a second Run on the same
+// folder fails at once with ErrRunBusy. Inside, a producer goroutine prepares batches
 // (decoding with a worker pool, the feature cache, the backbone) while the caller's
 // goroutine runs training steps.
 package train

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/tfflowers/tfflowers/internal/contract"
 	"github.com/tfflowers/tfflowers/pipeline"
 	"github.com/tfflowers/tfflowers/savedmodel"
 	"github.com/tfflowers/tfflowers/tfops"
@@ -23,7 +24,7 @@ type ExportConfig struct {
 
 // Export writes the newest intact checkpoint of a run as a SavedModel version.
 func Export(cfg ExportConfig) (string, int64, error) {
-	raw, err := os.ReadFile(filepath.Join(cfg.Run, "metrics.json"))
+	raw, err := os.ReadFile(filepath.Join(cfg.Run, contract.MetricsFile))
 	if err != nil {
 		return "", 0, fmt.Errorf("%w: --checkpoint %s: no metrics.json; is it a tfflowers train --out folder?", ErrConfig, cfg.Run)
 	}
@@ -31,7 +32,7 @@ func Export(cfg ExportConfig) (string, int64, error) {
 	if err := json.Unmarshal(raw, &m); err != nil {
 		return "", 0, fmt.Errorf("--checkpoint %s: metrics.json: %w", cfg.Run, err)
 	}
-	labels, err := pipeline.ReadLabelsFile(filepath.Join(cfg.Run, "labels.txt"))
+	labels, err := pipeline.ReadLabelsFile(filepath.Join(cfg.Run, contract.LabelsFile))
 	if err != nil {
 		return "", 0, fmt.Errorf("--checkpoint %s: %w", cfg.Run, err)
 	}

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 
 	"github.com/tfflowers/tfflowers/internal/atomicfile"
+	"github.com/tfflowers/tfflowers/internal/contract"
 	"github.com/tfflowers/tfflowers/internal/report"
 )
 
@@ -54,7 +55,7 @@ func writeMetrics(out string, m *Metrics) error {
 	if err != nil {
 		return err
 	}
-	return atomicfile.WriteFile(filepath.Join(out, "metrics.json"), append(raw, '\n'), 0o644)
+	return atomicfile.WriteFile(filepath.Join(out, contract.MetricsFile), append(raw, '\n'), 0o644)
 }
 
 func writeCurves(out string, history []EpochMetrics) error {
@@ -62,5 +63,5 @@ func writeCurves(out string, history []EpochMetrics) error {
 	for i, h := range history {
 		pts[i] = report.EpochPoint{Epoch: h.Epoch, TrainLoss: h.TrainLoss, TrainAcc: h.TrainAcc, ValLoss: h.ValLoss, ValAcc: h.ValAcc, Phase: h.Phase}
 	}
-	return report.PlotCurves(filepath.Join(out, "curves.png"), pts)
+	return report.PlotCurves(filepath.Join(out, contract.CurvesFile), pts)
 }

@@ -7,12 +7,13 @@ import (
 	"strconv"
 
 	"github.com/tfflowers/tfflowers/internal/atomicfile"
+	"github.com/tfflowers/tfflowers/internal/contract"
 )
 
 // valPredictionsFile lists the final model's prediction for every validation image, so
 // that a user can look at the photos it gets wrong and a reference run (Keras, another
 // tool) can be scored on exactly the same split.
-const valPredictionsFile = "val_predictions.csv"
+const valPredictionsFile = contract.ValPredictionsFile
 
 // valPrediction is the final model's answer for one validation image.
 type valPrediction struct {

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tfflowers/tfflowers/internal/contract"
 	"github.com/tfflowers/tfflowers/internal/report"
 	"github.com/tfflowers/tfflowers/pipeline"
 	"github.com/tfflowers/tfflowers/savedmodel"
@@ -37,6 +38,7 @@ type trainer struct {
 	state   *runState
 	metrics *Metrics
 	start   time.Time
+	runLock *os.File // OUT/.lock, held for the whole Run
 }
 
 // Run trains a classifier as cfg says. See the package doc for the contract.
@@ -46,6 +48,11 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	t := &trainer{cfg: &cfg, start: time.Now()}
 	defer t.close()
+	defer func() {
+		if t.runLock != nil {
+			t.runLock.Close()
+		}
+	}()
 	if err := t.prepare(); err != nil {
 		return nil, err
 	}
@@ -94,6 +101,9 @@ func (t *trainer) prepare() error {
 	cfg, log := t.cfg, t.cfg.Logger
 	var err error
 	if t.data, err = loadData(cfg); err != nil {
+		return err
+	}
+	if t.runLock, err = claimRun(cfg.Out); err != nil {
 		return err
 	}
 	if !cfg.Resume && len(listCheckpoints(cfg.Out)) > 0 {
@@ -151,7 +161,7 @@ func (t *trainer) prepare() error {
 	if err := os.MkdirAll(cfg.Out, 0o755); err != nil {
 		return fmt.Errorf("--out %s: %w", cfg.Out, err)
 	}
-	if err := pipeline.WriteLabelsFile(filepath.Join(cfg.Out, "labels.txt"), t.data.classes); err != nil {
+	if err := pipeline.WriteLabelsFile(filepath.Join(cfg.Out, contract.LabelsFile), t.data.classes); err != nil {
 		return fmt.Errorf("--out %s: %w", cfg.Out, err)
 	}
 	t.metrics = &Metrics{
