@@ -17,7 +17,7 @@ TRAIN_FLAGS ?=
 GOTEST_FLAGS ?= -count=1 -timeout 60m
 FUZZTIME ?= 5s
 
-.PHONY: setup build base data run test vet fmt clean docker-check
+.PHONY: setup build base data run test vet fmt clean docker-check proto
 setup:
 	bash scripts/setup.sh
 
@@ -51,6 +51,11 @@ test: setup vet docker-check
 	$(ENV) for f in FuzzReadTFRecord FuzzSniffFormat FuzzExifOrientation; do \
 	  CGO_ENABLED=0 go test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) ./pipeline || exit 1; done
 	$(ENV) go test $(GOTEST_FLAGS) ./...
+
+# Regenerates the committed Go code of TF Serving's gRPC API (internal/tfservingpb) from
+# the TF Serving and TensorFlow wheels' protos; needs protoc (apt-get install protobuf-compiler).
+proto: setup
+	$(ENV) bash scripts/gen_proto.sh
 
 clean:
 	rm -rf bin build runs

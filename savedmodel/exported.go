@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 
 	tf "github.com/galeone/tensorflow/tensorflow/go"
+	pb "github.com/galeone/tensorflow/tensorflow/go/core/protobuf/for_core_protos_go_proto"
 
 	"github.com/tfflowers/tfflowers/internal/contract"
 	"github.com/tfflowers/tfflowers/tfops"
@@ -25,6 +26,7 @@ type Exported struct {
 	scores   tf.Output
 	classes  tf.Output
 	classIDs tf.Output
+	sigs     map[string]*pb.SignatureDef
 }
 
 // ResolveExport maps BASE_DIR or BASE_DIR/<version> to the version directory to load
@@ -66,6 +68,10 @@ func LoadExport(path string, cfg tfops.SessionConfig) (*Exported, error) {
 		return nil, fmt.Errorf("savedmodel: load export %s: %w", dir, err)
 	}
 	e.sess = tfops.WrapSession(m.Session, m.Graph)
+	if e.sigs, err = signatureDefs(dir); err != nil {
+		e.Close()
+		return nil, err
+	}
 	if err := e.bind(m); err != nil {
 		e.Close()
 		return nil, err
@@ -98,6 +104,9 @@ func (e *Exported) bind(m *tf.SavedModel) error {
 	}
 	return nil
 }
+
+// SignatureDefs returns the export's SignatureDefs as stored in saved_model.pb (read-only).
+func (e *Exported) SignatureDefs() (map[string]*pb.SignatureDef, error) { return e.sigs, nil }
 
 // Labels returns the class names, in class-id order.
 func (e *Exported) Labels() []string { return e.Info.Labels }

@@ -46,3 +46,24 @@ func (b *Base) graphDef() ([]byte, error) {
 	}
 	return nil, fmt.Errorf("savedmodel: base %q: %w: no MetaGraph tagged %q", b.Dir, ErrNotBase, contract.ServeTag)
 }
+
+// signatureDefs reads the SignatureDefs of dir's MetaGraph tagged "serve" as stored, so
+// that servers can describe the model exactly as TF Serving does.
+func signatureDefs(dir string) (map[string]*pb.SignatureDef, error) {
+	raw, err := os.ReadFile(filepath.Join(dir, contract.SavedModelFile))
+	if err != nil {
+		return nil, fmt.Errorf("savedmodel: %w", err)
+	}
+	var sm pb.SavedModel
+	if err := proto.Unmarshal(raw, &sm); err != nil {
+		return nil, fmt.Errorf("savedmodel: %q: %w: saved_model.pb: %v", dir, ErrNotSavedModel, err)
+	}
+	for _, mg := range sm.MetaGraphs {
+		for _, tag := range mg.GetMetaInfoDef().GetTags() {
+			if tag == contract.ServeTag {
+				return mg.GetSignatureDef(), nil
+			}
+		}
+	}
+	return nil, fmt.Errorf("savedmodel: %q: %w: no MetaGraph tagged %q", dir, ErrNotSavedModel, contract.ServeTag)
+}

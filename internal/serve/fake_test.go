@@ -18,6 +18,10 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	shapepb "github.com/galeone/tensorflow/tensorflow/go/core/framework/tensor_shape_go_proto"
+	typespb "github.com/galeone/tensorflow/tensorflow/go/core/framework/types_go_proto"
+	pb "github.com/galeone/tensorflow/tensorflow/go/core/protobuf/for_core_protos_go_proto"
 )
 
 // fakeModel classifies by the first byte (or first pixel value): class
@@ -317,4 +321,27 @@ func httptestServer(t *testing.T, h http.Handler) string {
 	ts := httptest.NewServer(h)
 	t.Cleanup(ts.Close)
 	return ts.URL
+}
+
+// SignatureDefs describes the two signatures as an export stores them (the
+// tensor names are graph names, not the input keys).
+func (f *fakeModel) SignatureDefs() (map[string]*pb.SignatureDef, error) {
+	info := func(name string, dt typespb.DataType, ds ...int64) *pb.TensorInfo {
+		shape := &shapepb.TensorShapeProto{}
+		for _, d := range ds {
+			shape.Dim = append(shape.Dim, &shapepb.TensorShapeProto_Dim{Size: d})
+		}
+		return &pb.TensorInfo{Encoding: &pb.TensorInfo_Name{Name: name}, Dtype: dt, TensorShape: shape}
+	}
+	n, s := int64(len(f.labels)), int64(f.size)
+	outputs := map[string]*pb.TensorInfo{
+		"scores":    info("head/Softmax:0", typespb.DataType_DT_FLOAT, -1, n),
+		"classes":   info("head/classes:0", typespb.DataType_DT_STRING, -1),
+		"class_ids": info("head/ArgMax:0", typespb.DataType_DT_INT64, -1),
+	}
+	const method = "tensorflow/serving/predict"
+	return map[string]*pb.SignatureDef{
+		sigBytes:  {MethodName: method, Outputs: outputs, Inputs: map[string]*pb.TensorInfo{"image_bytes": info("image_bytes/Placeholder:0", typespb.DataType_DT_STRING, -1)}},
+		sigPixels: {MethodName: method, Outputs: outputs, Inputs: map[string]*pb.TensorInfo{"images": info("images:0", typespb.DataType_DT_FLOAT, -1, s, s, 3)}},
+	}, nil
 }

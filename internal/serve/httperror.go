@@ -5,12 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+
+	"google.golang.org/grpc/codes"
 )
 
 // httpError is an error with the HTTP status it answers with. Handlers
 // return it; writeError turns it into TF Serving's {"error": "..."} body.
 type httpError struct {
 	code int
+	grpc codes.Code // the gRPC code when it is not the HTTP status's counterpart (see grpcError)
 	msg  string
 }
 
@@ -21,7 +24,7 @@ func errorf(code int, format string, args ...any) error {
 }
 
 var (
-	errOverloaded      = &httpError{code: http.StatusServiceUnavailable, msg: "server overloaded: too many images are waiting for prediction; retry later"}
+	errOverloaded      = &httpError{code: http.StatusServiceUnavailable, grpc: codes.ResourceExhausted, msg: "server overloaded: too many images are waiting for prediction; retry later"}
 	errClosed          = &httpError{code: http.StatusServiceUnavailable, msg: "server is shutting down"}
 	errVersionUnloaded = &httpError{code: http.StatusServiceUnavailable, msg: "model version was unloaded while the request waited; retry"}
 )

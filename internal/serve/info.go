@@ -5,8 +5,19 @@ import "net/http"
 // status answers GET /v1/models/{name}[/versions/{N}] with every loaded
 // version (or the one asked for).
 func (s *Server) status(w http.ResponseWriter, name string, spec versionSpec) error {
+	states, err := s.versionStates(name, spec)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, statusResponse(states))
+	return nil
+}
+
+// versionStates lists the versions of model name that spec asks for, with
+// TF Serving's GetModelStatus errors.
+func (s *Server) versionStates(name string, spec versionSpec) ([]versionState, error) {
 	if name != s.cfg.Name {
-		return errorf(http.StatusNotFound, "Could not find any versions of model %s", name)
+		return nil, errorf(http.StatusNotFound, "Could not find any versions of model %s", name)
 	}
 	states := s.reg.states()
 	if spec.specific {
@@ -17,24 +28,24 @@ func (s *Server) status(w http.ResponseWriter, name string, spec versionSpec) er
 			}
 		}
 		if one == nil {
-			return errorf(http.StatusNotFound, "Could not find version %d of model %s", spec.num, name)
+			return nil, errorf(http.StatusNotFound, "Could not find version %d of model %s", spec.num, name)
 		}
 		states = one
 	}
-	writeJSON(w, http.StatusOK, statusResponse(states))
-	return nil
+	return states, nil
 }
 
 // metadata answers GET /v1/models/{name}[/versions/{N}]/metadata.
 func (s *Server) metadata(w http.ResponseWriter, name string, spec versionSpec) error {
-	if name != s.cfg.Name {
-		return notFound(name, spec)
-	}
-	v, err := s.reg.acquire(name, spec)
+	v, err := s.acquire(name, spec)
 	if err != nil {
 		return err
 	}
 	defer s.reg.release(v)
-	writeJSON(w, http.StatusOK, metadataFor(name, v))
+	md, err := metadataJSON(name, v)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, md)
 	return nil
 }

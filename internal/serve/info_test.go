@@ -19,23 +19,27 @@ func TestStatus(t *testing.T) {
 	wantJSON(t, "status of unknown model", code, body, http.StatusNotFound, `{"error": "Could not find any versions of model tulips"}`)
 }
 
+// TestMetadata: the SignatureDefs as the export stores them (tensor names
+// included), printed as TF Serving prints them, "defaults": {} too.
 func TestMetadata(t *testing.T) {
 	_, ts := startServer(t, testConfig(t), newFakeLoader(nil))
 	outputs := `{
-		"scores": {"dtype": "DT_FLOAT", "tensor_shape": {"dim": [{"size": "-1", "name": ""}, {"size": "3", "name": ""}], "unknown_rank": false}, "name": "scores:0"},
-		"classes": {"dtype": "DT_STRING", "tensor_shape": {"dim": [{"size": "-1", "name": ""}], "unknown_rank": false}, "name": "classes:0"},
-		"class_ids": {"dtype": "DT_INT64", "tensor_shape": {"dim": [{"size": "-1", "name": ""}], "unknown_rank": false}, "name": "class_ids:0"}}`
+		"scores": {"dtype": "DT_FLOAT", "tensor_shape": {"dim": [{"size": "-1", "name": ""}, {"size": "3", "name": ""}], "unknown_rank": false}, "name": "head/Softmax:0"},
+		"classes": {"dtype": "DT_STRING", "tensor_shape": {"dim": [{"size": "-1", "name": ""}], "unknown_rank": false}, "name": "head/classes:0"},
+		"class_ids": {"dtype": "DT_INT64", "tensor_shape": {"dim": [{"size": "-1", "name": ""}], "unknown_rank": false}, "name": "head/ArgMax:0"}}`
 	want := `{
 	"model_spec": {"name": "flowers", "signature_name": "", "version": "1"},
 	"metadata": {"signature_def": {"signature_def": {
 		"serving_default": {
-			"inputs": {"image_bytes": {"dtype": "DT_STRING", "tensor_shape": {"dim": [{"size": "-1", "name": ""}], "unknown_rank": false}, "name": "image_bytes:0"}},
+			"inputs": {"image_bytes": {"dtype": "DT_STRING", "tensor_shape": {"dim": [{"size": "-1", "name": ""}], "unknown_rank": false}, "name": "image_bytes/Placeholder:0"}},
 			"outputs": ` + outputs + `,
-			"method_name": "tensorflow/serving/predict"},
+			"method_name": "tensorflow/serving/predict",
+			"defaults": {}},
 		"predict_images": {
 			"inputs": {"images": {"dtype": "DT_FLOAT", "tensor_shape": {"dim": [{"size": "-1", "name": ""}, {"size": "2", "name": ""}, {"size": "2", "name": ""}, {"size": "3", "name": ""}], "unknown_rank": false}, "name": "images:0"}},
 			"outputs": ` + outputs + `,
-			"method_name": "tensorflow/serving/predict"}
+			"method_name": "tensorflow/serving/predict",
+			"defaults": {}}
 	}}}}`
 	for _, path := range []string{"/v1/models/flowers/metadata", "/v1/models/flowers/versions/1/metadata"} {
 		code, body := do(t, http.MethodGet, ts.URL+path, "")
@@ -46,7 +50,5 @@ func TestMetadata(t *testing.T) {
 	code, body = do(t, http.MethodGet, ts.URL+"/v1/models/roses/metadata", "")
 	wantJSON(t, "unknown model", code, body, http.StatusNotFound, `{"error": "Servable not found for request: Latest(roses)"}`)
 	code, body = do(t, http.MethodDelete, ts.URL+"/v1/models/flowers/metadata", "")
-	if code != http.StatusMethodNotAllowed {
-		t.Errorf("DELETE metadata: status %d body %s", code, body)
-	}
+	wantJSON(t, "DELETE metadata", code, body, http.StatusBadRequest, `{"error": "Malformed request: DELETE /v1/models/flowers/metadata"}`)
 }

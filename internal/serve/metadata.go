@@ -1,81 +1,45 @@
 package serve
 
-import "strconv"
+import (
+	"encoding/json"
+	"fmt"
 
-// The types below mirror TF Serving's GetModelMetadataResponse as its REST
-// API prints it (the SignatureDefMap unpacked from its Any, int64 as
-// strings), so that tools that read TF Serving's metadata work unchanged.
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/types/known/wrapperspb"
 
-type metadataResponse struct {
-	ModelSpec modelSpec     `json:"model_spec"`
-	Metadata  metadataField `json:"metadata"`
-}
+	tfs "github.com/tfflowers/tfflowers/internal/tfservingpb"
+)
 
-type modelSpec struct {
-	Name          string `json:"name"`
-	SignatureName string `json:"signature_name"`
-	Version       string `json:"version"`
-}
-
-type metadataField struct {
-	SignatureDef signatureDefMap `json:"signature_def"`
-}
-
-type signatureDefMap struct {
-	SignatureDef map[string]signatureDef `json:"signature_def"`
-}
-
-type signatureDef struct {
-	Inputs     map[string]tensorInfo `json:"inputs"`
-	Outputs    map[string]tensorInfo `json:"outputs"`
-	MethodName string                `json:"method_name"`
-}
-
-type tensorInfo struct {
-	Dtype       string      `json:"dtype"`
-	TensorShape tensorShape `json:"tensor_shape"`
-	Name        string      `json:"name"`
-}
-
-type tensorShape struct {
-	Dim         []dim `json:"dim"`
-	UnknownRank bool  `json:"unknown_rank"`
-}
-
-type dim struct {
-	Size string `json:"size"`
-	Name string `json:"name"`
-}
-
-func tensor(dtype, name string, sizes ...int) tensorInfo {
-	ds := make([]dim, len(sizes))
-	for i, s := range sizes {
-		ds[i] = dim{Size: strconv.Itoa(s)}
+// metadataJSON is TF Serving's REST metadata answer (ToJsonString of a
+// GetModelMetadataResponse): the model spec and the SignatureDefs as stored in
+// the loaded export, printed by protobuf's JSON mapping with proto field names
+// and every field, int64s as strings.
+func metadataJSON(name string, v *version) (json.RawMessage, error) {
+	opts := protojson.MarshalOptions{UseProtoNames: true, EmitUnpopulated: true}
+	spec, err := opts.Marshal(&tfs.ModelSpec{Name: name, VersionChoice: &tfs.ModelSpec_Version{Version: wrapperspb.Int64(v.num)}})
+	if err != nil {
+		return nil, fmt.Errorf("encode model spec: %w", err)
 	}
-	return tensorInfo{Dtype: dtype, TensorShape: tensorShape{Dim: ds}, Name: name + ":0"}
-}
-
-// metadataFor describes the two signatures tfflowers exports for v.
-func metadataFor(name string, v *version) metadataResponse {
-	outputs := map[string]tensorInfo{
-		"scores":    tensor("DT_FLOAT", "scores", -1, len(v.labels)),
-		"classes":   tensor("DT_STRING", "classes", -1),
-		"class_ids": tensor("DT_INT64", "class_ids", -1),
+	defs, err := opts.Marshal(&tfs.SignatureDefMap{SignatureDef: v.signatures})
+	if err != nil {
+		return nil, fmt.Errorf("encode signature defs: %w", err)
 	}
-	const method = "tensorflow/serving/predict"
-	return metadataResponse{
-		ModelSpec: modelSpec{Name: name, Version: strconv.FormatInt(v.num, 10)},
-		Metadata: metadataField{SignatureDef: signatureDefMap{SignatureDef: map[string]signatureDef{
-			sigBytes: {
-				Inputs:     map[string]tensorInfo{inputBytes: tensor("DT_STRING", inputBytes, -1)},
-				Outputs:    outputs,
-				MethodName: method,
-			},
-			sigPixels: {
-				Inputs:     map[string]tensorInfo{inputPixels: tensor("DT_FLOAT", inputPixels, -1, v.imageSize, v.imageSize, 3)},
-				Outputs:    outputs,
-				MethodName: method,
-			},
-		}}},
+	// TF >= 2.11's SignatureDef has a "defaults" map, which TF Serving always
+	// prints ({} for tfflowers' signatures); the SignatureDef message linked
+	// here predates it.
+	var m struct {
+		SignatureDef map[string]map[string]json.RawMessage `json:"signature_def"`
 	}
+	if err := json.Unmarshal(defs, &m); err != nil {
+		return nil, fmt.Errorf("re-read signature defs: %w", err)
+	}
+	for _, sd := range m.SignatureDef {
+		if _, ok := sd["defaults"]; !ok {
+			sd["defaults"] = json.RawMessage(`{}`)
+		}
+	}
+	return json.Marshal(map[string]any{
+		"model_spec": json.RawMessage(spec),
+		"metadata":   map[string]any{"signature_def": m},
+	})
 }

@@ -1,6 +1,10 @@
 package serve
 
-import "context"
+import (
+	"context"
+
+	pb "github.com/galeone/tensorflow/tensorflow/go/core/protobuf/for_core_protos_go_proto"
+)
 
 // Model is one loaded model version.
 type Model interface {
@@ -10,6 +14,10 @@ type Model interface {
 	Predict(ctx context.Context, images [][]byte) (scores [][]float32, classIDs []int64, classes []string, errs []error, err error)
 	// PredictPixels classifies decoded images: float32 [n][h*w*3] in 0..255 with h=w=ImageSize().
 	PredictPixels(ctx context.Context, pixels [][]float32) (scores [][]float32, classIDs []int64, classes []string, err error)
+	// SignatureDefs returns the SignatureDefs stored in the export's
+	// MetaGraph, which metadata requests are answered with (TF Serving
+	// prints them as stored, tensor names included).
+	SignatureDefs() (map[string]*pb.SignatureDef, error)
 	Labels() []string
 	ImageSize() int
 	Version() int64

@@ -73,3 +73,22 @@ func TestParseImageMatchesEncodingJSON(t *testing.T) {
 		t.Error("parseImage disagrees with encoding/json")
 	}
 }
+
+// TestTFFloatFormat: TF Serving's json_tensor_test.cc cases, and float32
+// values that need nine digits to read back.
+func TestTFFloatFormat(t *testing.T) {
+	cases := map[float32]string{
+		9e6: "9e+06", 999999: "999999.0", 0.5: "0.5", 0.0003: "0.0003", 3e-5: "3e-05", 555557.5: "555557.5",
+		0: "0.0", 1: "1.0", 1435774380: "1.43577434e+09", 0.1: "0.1", 0.123456789: "0.123456791",
+		1.0 / 3: "0.333333343", -2: "-2.0", 100000: "100000.0", 1e6: "1e+06",
+	}
+	for v, want := range cases {
+		if got := string(appendTFFloat(nil, v)); got != want {
+			t.Errorf("%v: got %s, want %s", v, got, want)
+		}
+	}
+	b, err := tfFloats{1, 0.25}.MarshalJSON()
+	if err != nil || string(b) != "[1.0,0.25]" {
+		t.Errorf("list: %s %v", b, err)
+	}
+}

@@ -2,6 +2,7 @@ package serve
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
@@ -10,21 +11,22 @@ import (
 
 // predict answers POST /v1/models/{name}[/versions/{N}]:predict.
 func (s *Server) predict(w http.ResponseWriter, r *http.Request, name string, spec versionSpec) error {
-	if name != s.cfg.Name {
-		return notFound(name, spec)
-	}
 	body, err := s.readBody(w, r)
+	if err != nil {
+		return err
+	}
+	top, err := parseJSONObject(body)
 	if err != nil {
 		return err
 	}
 	// The version is acquired only after the body is in: a slow upload must
 	// not keep an old version loaded.
-	v, err := s.reg.acquire(name, spec)
+	v, err := s.acquire(name, spec)
 	if err != nil {
 		return err
 	}
 	defer s.reg.release(v)
-	req, err := parsePredictRequest(body, v.imageSize, s.cfg.MaxInstances)
+	req, err := parsePredictFields(top, v.imageSize, s.cfg.MaxInstances)
 	if err != nil {
 		return err
 	}
@@ -91,4 +93,28 @@ func tooLarge(n, limit int64) error {
 		return errorf(http.StatusRequestEntityTooLarge, "request body larger than the %d byte limit", limit)
 	}
 	return errorf(http.StatusRequestEntityTooLarge, "request body of %d bytes is larger than the %d byte limit", n, limit)
+}
+
+// classifyOrRegress answers :classify and :regress as TF Serving does for a
+// model with only predict signatures: bad JSON is 400, an unknown model or
+// version 404, and otherwise 400 naming the signature's method.
+func (s *Server) classifyOrRegress(w http.ResponseWriter, r *http.Request, name string, spec versionSpec, verb string) error {
+	body, err := s.readBody(w, r)
+	if err != nil {
+		return err
+	}
+	top, err := parseJSONObject(body)
+	if err != nil {
+		return err
+	}
+	sig := sigBytes
+	if raw, ok := top["signature_name"]; ok {
+		if err := json.Unmarshal(raw, &sig); err != nil {
+			return badRequest("\"signature_name\" must be a string")
+		}
+	}
+	if verb == "classify" {
+		return s.wrongMethod(name, spec, sig, "classification", methodClassify)
+	}
+	return s.wrongMethod(name, spec, sig, "regression", methodRegress)
 }

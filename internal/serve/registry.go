@@ -8,10 +8,12 @@ import (
 	"sync"
 )
 
-// versionSpec says which version a request wants: the newest, or a number.
+// versionSpec says which version a request wants: the newest, a number,
+// or a label (resolved to a number by Server.acquire).
 type versionSpec struct {
 	num      int64
 	specific bool
+	label    string
 }
 
 // registry holds the loaded versions. A version is "available" (servable

@@ -35,6 +35,16 @@ func badRequest(format string, args ...any) error {
 // parsePredictRequest decodes a TF Serving predict body. imageSize is the
 // height and width predict_images requires; maxInstances bounds the batch.
 func parsePredictRequest(body []byte, imageSize, maxInstances int) (*predictRequest, error) {
+	top, err := parseJSONObject(body)
+	if err != nil {
+		return nil, err
+	}
+	return parsePredictFields(top, imageSize, maxInstances)
+}
+
+// parseJSONObject is the syntax check TF Serving makes before it looks the
+// model up: bad JSON is 400 even for an unknown model.
+func parseJSONObject(body []byte) (map[string]json.RawMessage, error) {
 	body = bytes.TrimSpace(body)
 	if len(body) == 0 || body[0] != '{' {
 		return nil, badRequest("malformed JSON request: want an object with \"instances\" or \"inputs\"")
@@ -43,6 +53,11 @@ func parsePredictRequest(body []byte, imageSize, maxInstances int) (*predictRequ
 	if err := strictUnmarshal(body, &top); err != nil {
 		return nil, badRequest("malformed JSON request: %v", err)
 	}
+	return top, nil
+}
+
+// parsePredictFields reads a predict body's fields once the model is known.
+func parsePredictFields(top map[string]json.RawMessage, imageSize, maxInstances int) (*predictRequest, error) {
 	req := &predictRequest{signature: sigBytes}
 	if raw, ok := top["signature_name"]; ok {
 		if err := json.Unmarshal(raw, &req.signature); err != nil {
@@ -53,7 +68,7 @@ func parsePredictRequest(body []byte, imageSize, maxInstances int) (*predictRequ
 		}
 	}
 	if req.signature != sigBytes && req.signature != sigPixels {
-		return nil, badRequest("Serving signature name: %q not found in signature def; have %q and %q", req.signature, sigBytes, sigPixels)
+		return nil, badRequest("Serving signature name: \"%s\" not found in signature def", req.signature)
 	}
 	instances, hasInstances := top["instances"]
 	inputs, hasInputs := top["inputs"]

@@ -4,9 +4,9 @@ package serve
 // TF Serving names every output when a signature has several, in one object
 // per instance.
 type rowPrediction struct {
-	Scores   []float32 `json:"scores"`
-	Classes  string    `json:"classes"`
-	ClassIDs int64     `json:"class_ids"`
+	Scores   tfFloats `json:"scores"`
+	Classes  string   `json:"classes"`
+	ClassIDs int64    `json:"class_ids"`
 }
 
 type rowResponse struct {
@@ -15,9 +15,9 @@ type rowResponse struct {
 
 // columnarOutputs is the columnar ("inputs") answer: one list per output.
 type columnarOutputs struct {
-	Scores   [][]float32 `json:"scores"`
-	Classes  []string    `json:"classes"`
-	ClassIDs []int64     `json:"class_ids"`
+	Scores   []tfFloats `json:"scores"`
+	Classes  []string   `json:"classes"`
+	ClassIDs []int64    `json:"class_ids"`
 }
 
 type columnarResponse struct {
@@ -28,7 +28,7 @@ type columnarResponse struct {
 func predictResponse(columnar bool, results []result) any {
 	if columnar {
 		out := columnarOutputs{
-			Scores:   make([][]float32, len(results)),
+			Scores:   make([]tfFloats, len(results)),
 			Classes:  make([]string, len(results)),
 			ClassIDs: make([]int64, len(results)),
 		}

@@ -2,70 +2,74 @@ package serve
 
 import (
 	"net/http"
+	"net/url"
+	"regexp"
 	"strconv"
-	"strings"
 )
 
-// route dispatches TF Serving's REST paths. http.ServeMux cannot express
-// them: the ":predict" verb is glued to the last path segment.
+// TF Serving's REST paths (http_rest_api_util.cc), matched against the raw
+// path, case-insensitively, as it does. http.ServeMux cannot express them:
+// the ":predict" verb is glued to the last path segment.
 //
-//	/v1/models/{name}[/versions/{N}]            GET: status
-//	/v1/models/{name}[/versions/{N}]/metadata   GET: metadata
-//	/v1/models/{name}[/versions/{N}]:predict    POST: predict
+//	POST /v1/models/{name}[/versions/{N}|/labels/{L}]:predict|classify|regress
+//	GET  /v1/models/{name}[/versions/{N}|/labels/{L}][/metadata]
+var (
+	postPath = regexp.MustCompile(`^(?i)/v1/models/([^/:]+)(?:(?:/versions/(\d+))|(?:/labels/([^/:]+)))?:(classify|regress|predict)$`)
+	getPath  = regexp.MustCompile(`^(?i)/v1/models(?:/([^/:]+))?(?:(?:/versions/(\d+))|(?:/labels/([^/:]+)))?(?:/(metadata))?$`)
+)
+
+// route dispatches as TF Serving's HttpRestApiHandler::ProcessRequest does,
+// quirks included: anything it does not match, other methods among them,
+// is 400 "Malformed request"; the verb and "metadata" compare case-sensitively
+// after the case-insensitive match (GET .../METADATA answers the status).
 func (s *Server) route(w http.ResponseWriter, r *http.Request) error {
-	rest, ok := strings.CutPrefix(r.URL.Path, "/v1/models/")
-	if !ok {
+	path := r.URL.EscapedPath()
+	var m []string
+	switch r.Method {
+	case http.MethodPost:
+		m = postPath.FindStringSubmatch(path)
+	case http.MethodGet:
+		m = getPath.FindStringSubmatch(path)
+	}
+	if m == nil {
 		return malformed(r)
 	}
-	verb := ""
-	if i := strings.LastIndexByte(rest, ':'); i >= 0 {
-		rest, verb = rest[:i], rest[i+1:]
-	}
-	segs := strings.Split(rest, "/")
-	name, segs := segs[0], segs[1:]
-	if name == "" {
-		return malformed(r)
+	name, err := url.PathUnescape(m[1])
+	if err != nil {
+		return badRequest("Failed to decode model name:%s", m[1])
 	}
 	var spec versionSpec
-	if len(segs) >= 2 && segs[0] == "versions" {
-		n, err := strconv.ParseInt(segs[1], 10, 64)
-		if err != nil || n < 0 {
-			return badRequest("invalid model version %q: want a non-negative integer", segs[1])
+	if m[2] != "" {
+		n, err := strconv.ParseInt(m[2], 10, 64)
+		if err != nil {
+			return badRequest("Failed to convert version: %s to numeric.", m[2])
 		}
 		spec = versionSpec{num: n, specific: true}
-		segs = segs[2:]
 	}
-	switch {
-	case verb == "predict" && len(segs) == 0:
-		if err := allow(w, r, http.MethodPost); err != nil {
-			return err
+	if m[3] != "" {
+		if spec.label, err = url.PathUnescape(m[3]); err != nil {
+			return badRequest("Failed to decode model version label:%s", m[3])
 		}
-		return s.predict(w, r, name, spec)
-	case (verb == "classify" || verb == "regress") && len(segs) == 0:
-		return badRequest("%s is not supported: tfflowers models only have predict signatures", verb)
-	case verb == "" && len(segs) == 0:
-		if err := allow(w, r, http.MethodGet); err != nil {
-			return err
+	}
+	if r.Method == http.MethodPost {
+		switch m[4] {
+		case "predict":
+			return s.predict(w, r, name, spec)
+		case "classify", "regress":
+			return s.classifyOrRegress(w, r, name, spec, m[4])
 		}
-		return s.status(w, name, spec)
-	case verb == "" && len(segs) == 1 && segs[0] == "metadata":
-		if err := allow(w, r, http.MethodGet); err != nil {
-			return err
-		}
+		return malformed(r)
+	}
+	if name == "" {
+		return badRequest("Missing model name in request.")
+	}
+	if m[4] == "metadata" {
 		return s.metadata(w, name, spec)
 	}
-	return malformed(r)
+	return s.status(w, name, spec)
 }
 
-// malformed is TF Serving's answer to a path it does not serve.
+// malformed is TF Serving's answer to a path or method it does not serve.
 func malformed(r *http.Request) error {
-	return errorf(http.StatusNotFound, "Malformed request: %s %s", r.Method, r.URL.Path)
-}
-
-func allow(w http.ResponseWriter, r *http.Request, method string) error {
-	if r.Method == method || (method == http.MethodGet && r.Method == http.MethodHead) {
-		return nil
-	}
-	w.Header().Set("Allow", method)
-	return errorf(http.StatusMethodNotAllowed, "method %s not allowed for %s; use %s", r.Method, r.URL.Path, method)
+	return badRequest("Malformed request: %s %s", r.Method, r.URL.EscapedPath())
 }

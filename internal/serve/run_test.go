@@ -23,7 +23,7 @@ func runOnListener(t *testing.T, s *Server) (url string, stop func() error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	errc := make(chan error, 1)
-	go func() { errc <- s.serve(ctx, ln) }()
+	go func() { errc <- s.Serve(ctx, ln, nil) }()
 	var once sync.Once
 	var serr error
 	stop = func() error {
@@ -164,7 +164,7 @@ func TestRunListenError(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Run(context.Background(), "127.0.0.1:-1"); err == nil || !strings.Contains(err.Error(), "listen") {
+	if err := s.Run(context.Background(), "127.0.0.1:-1", ""); err == nil || !strings.Contains(err.Error(), "listen") {
 		t.Errorf("Run on a bad address: %v", err)
 	}
 	if !l.model(t, 1).closed.Load() {

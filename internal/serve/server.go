@@ -101,3 +101,16 @@ func (s *Server) Close() error {
 	})
 	return s.closeErr
 }
+
+// acquire returns the version of model name that spec asks for, with a
+// reference held that the caller must release.
+func (s *Server) acquire(name string, spec versionSpec) (*version, error) {
+	if name != s.cfg.Name {
+		return nil, notFound(name, spec)
+	}
+	if spec.label != "" {
+		// TF Serving: no label configured for the model.
+		return nil, badRequest("Unrecognized servable version label: %s", spec.label)
+	}
+	return s.reg.acquire(name, spec)
+}

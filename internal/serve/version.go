@@ -8,6 +8,8 @@ import (
 	"runtime/debug"
 	"slices"
 
+	pb "github.com/galeone/tensorflow/tensorflow/go/core/protobuf/for_core_protos_go_proto"
+
 	"github.com/tfflowers/tfflowers/internal/contract"
 )
 
@@ -20,21 +22,22 @@ const (
 // version is one loaded model version with its two batchers. Its reference
 // count and retired flag live in the registry, under the registry's lock.
 type version struct {
-	num       int64
-	dir       string
-	model     Model
-	labels    []string
-	imageSize int
-	bytes     *batcher[[]byte]
-	pixels    *batcher[[]float32]
-	log       *slog.Logger
+	num        int64
+	dir        string
+	model      Model
+	labels     []string
+	imageSize  int
+	signatures map[string]*pb.SignatureDef // as stored in the export; read-only
+	bytes      *batcher[[]byte]
+	pixels     *batcher[[]float32]
+	log        *slog.Logger
 
 	// Guarded by registry.mu.
 	refs    int
 	retired bool
 }
 
-func newVersion(ctx context.Context, num int64, dir string, m Model, cfg Config, q *queue, log *slog.Logger) *version {
+func newVersion(ctx context.Context, num int64, dir string, m Model, sigs map[string]*pb.SignatureDef, cfg Config, q *queue, log *slog.Logger) *version {
 	log = log.With("version", num)
 	v := &version{
 		num:   num,
@@ -42,9 +45,10 @@ func newVersion(ctx context.Context, num int64, dir string, m Model, cfg Config,
 		model: m,
 		// Copied once so that metadata never depends on the model returning
 		// the same slice (or staying usable) later.
-		labels:    slices.Clone(m.Labels()),
-		imageSize: m.ImageSize(),
-		log:       log,
+		labels:     slices.Clone(m.Labels()),
+		imageSize:  m.ImageSize(),
+		signatures: sigs,
+		log:        log,
 	}
 	v.bytes = newBatcher(ctx, sigBytes, predictBytes(m), cfg, q, log)
 	v.pixels = newBatcher(ctx, sigPixels, predictPixels(m), cfg, q, log)

@@ -64,11 +64,21 @@ func (s *Server) loadVersion(dv diskVersion) error {
 		return err
 	}
 	delete(s.failed, dv.version)
+	sigs, err := signatureDefs(m)
+	if err != nil {
+		err = fmt.Errorf("load model version %d from %s: %w", dv.version, dv.dir, err)
+		if cerr := m.Close(); cerr != nil {
+			err = errors.Join(err, cerr)
+		}
+		s.failed[dv.version] = dv.stamp
+		s.log.Error("model version failed to load; will retry when its directory changes", "version", dv.version, "dir", dv.dir, "err", err)
+		return err
+	}
 	if mv := m.Version(); mv != dv.version {
 		// The directory name is what TF Serving and clients go by.
 		s.log.Warn("model reports a version other than its directory's", "version", dv.version, "model_version", mv)
 	}
-	v := newVersion(s.ctx, dv.version, dv.dir, m, s.cfg, s.queue, s.log)
+	v := newVersion(s.ctx, dv.version, dv.dir, m, sigs, s.cfg, s.queue, s.log)
 	if !s.reg.add(v) {
 		return errClosed
 	}

@@ -8,16 +8,18 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"net"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/tfflowers/tfflowers/internal/serve"
+	"github.com/tfflowers/tfflowers/internal/tftest"
 	"github.com/tfflowers/tfflowers/internal/train"
 	"github.com/tfflowers/tfflowers/savedmodel"
 	"github.com/tfflowers/tfflowers/tfops"
@@ -39,13 +41,11 @@ func TestServeRealExport(t *testing.T) {
 	load := func(dir string, _ int64) (serve.Model, error) {
 		return savedmodel.LoadExport(dir, tfops.SessionConfig{})
 	}
-	srv, err := serve.New(serve.Config{BaseDir: cfg.Export, Name: "flowers", PollInterval: 100 * time.Millisecond}, load)
+	srv, err := serve.New(serve.Config{BaseDir: cfg.Export, Name: "flowers", PollInterval: 100 * time.Millisecond, MaxBodyBytes: 4 << 20}, load)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer srv.Close()
-	hs := httptest.NewServer(srv.Handler())
-	defer hs.Close()
+	restURL, grpcAddr := serveBoth(t, srv)
 
 	files, _ := filepath.Glob(filepath.Join(data, "*", "*.jpg"))
 	sort.Strings(files)
@@ -65,7 +65,7 @@ func TestServeRealExport(t *testing.T) {
 	}
 	predict := func(i int) ([]float32, error) {
 		body, _ := json.Marshal(map[string]any{"instances": []any{map[string]string{"b64": base64.StdEncoding.EncodeToString(raw[i])}}})
-		resp, err := http.Post(hs.URL+"/v1/models/flowers:predict", "application/json", bytes.NewReader(body))
+		resp, err := http.Post(restURL+"/v1/models/flowers:predict", "application/json", bytes.NewReader(body))
 		if err != nil {
 			return nil, err
 		}
@@ -118,7 +118,7 @@ func TestServeRealExport(t *testing.T) {
 	}
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		resp, err := http.Get(hs.URL + "/v1/models/flowers")
+		resp, err := http.Get(restURL + "/v1/models/flowers")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -134,5 +134,124 @@ func TestServeRealExport(t *testing.T) {
 	}
 	if _, err := predict(0); err != nil {
 		t.Fatalf("predict after the version switch: %v", err)
+	}
+	checkOfficialGRPCClient(t, grpcAddr, files, want)
+}
+
+// serveBoth runs srv's REST and gRPC APIs on free loopback ports until the test ends.
+func serveBoth(t *testing.T, srv *serve.Server) (restURL, grpcAddr string) {
+	t.Helper()
+	rest, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx, rest, g) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("serve: %v", err)
+		}
+	})
+	return "http://" + rest.Addr().String(), g.Addr().String()
+}
+
+// checkOfficialGRPCClient talks to the server (serving version 2 of the export) with
+// TF Serving's own Python client: the scores the Go loader gives, model_spec versions,
+// the stored signatures, and TF Serving's status codes for bad requests.
+func checkOfficialGRPCClient(t *testing.T, addr string, files []string, want [][]float32) {
+	type call = map[string]any
+	cases := []call{
+		{"images": files},
+		{"images": files[:1], "version": 2},
+		{"images": files[:1], "version": 1},
+		{"images": files[:1], "model": "tulips"},
+		{"images": files[:1], "label": "stable"},
+		{"images": files[:1], "signature": "nope"},
+		{"raw": []string{"not an image"}},
+		{"junk_bytes": 5 << 20},
+		{"pixels": []int{2, 128}, "signature": "predict_images"},
+		{"call": "metadata"},
+		{"call": "status"},
+		{"call": "classify"},
+		{"call": "regress", "model": "tulips"},
+	}
+	spec, _ := json.Marshal(cases)
+	path := filepath.Join(t.TempDir(), "cases.json")
+	if err := os.WriteFile(path, spec, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := tftest.RunPython(t, "grpc_predict.py", "--server", addr, "--cases", path)
+	type result struct {
+		Code, Message string
+		SignatureName string `json:"signature_name"`
+		Version       int64
+		Scores        [][]float32
+		Classes       []string
+		N             int
+		Signatures    map[string]struct {
+			MethodName string `json:"method_name"`
+			Inputs     map[string]string
+		}
+		Versions []struct {
+			Version int64
+			State   string
+		}
+	}
+	var res []result
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		var r result
+		if err := json.Unmarshal([]byte(line), &r); err != nil {
+			t.Fatalf("grpc_predict.py: %v: %q", err, line)
+		}
+		res = append(res, r)
+	}
+	if len(res) != len(cases) {
+		t.Fatalf("%d results for %d cases:\n%s", len(res), len(cases), out)
+	}
+	r := res[0]
+	if r.Code != "OK" || r.Version != 2 || r.SignatureName != "serving_default" || len(r.Scores) != len(files) {
+		t.Fatalf("predict: %+v", r)
+	}
+	for i := range files {
+		for j := range want[i] {
+			if math.Abs(float64(r.Scores[i][j]-want[i][j])) > 1e-5 {
+				t.Errorf("image %d: gRPC %v, loader %v", i, r.Scores[i], want[i])
+				break
+			}
+		}
+	}
+	codes := []struct{ code, msg string }{
+		1:  {"OK", ""},
+		2:  {"NOT_FOUND", "Servable not found for request: Specific(flowers, 1)"},
+		3:  {"NOT_FOUND", "Servable not found for request: Latest(tulips)"},
+		4:  {"INVALID_ARGUMENT", "Unrecognized servable version label: stable"},
+		5:  {"FAILED_PRECONDITION", `Serving signature key "nope" not found.`},
+		6:  {"INVALID_ARGUMENT", "instance 0:"},
+		7:  {"RESOURCE_EXHAUSTED", "larger than max"},
+		8:  {"OK", ""},
+		9:  {"OK", ""},
+		10: {"OK", ""},
+		11: {"INVALID_ARGUMENT", "Expected classification signature method_name to be tensorflow/serving/classify. Was: tensorflow/serving/predict"},
+		12: {"NOT_FOUND", "Servable not found for request: Latest(tulips)"},
+	}
+	for i := 1; i < len(codes); i++ {
+		if res[i].Code != codes[i].code || !strings.Contains(res[i].Message, codes[i].msg) {
+			t.Errorf("case %d %v: %s %q, want %s containing %q", i, cases[i], res[i].Code, res[i].Message, codes[i].code, codes[i].msg)
+		}
+	}
+	if r := res[8]; r.N != 2 || r.Version != 2 || r.SignatureName != "predict_images" {
+		t.Errorf("predict_images: %+v", r)
+	}
+	if sig := res[9].Signatures["serving_default"]; sig.MethodName != "tensorflow/serving/predict" || sig.Inputs["image_bytes"] == "" || sig.Inputs["image_bytes"] == "image_bytes:0" {
+		t.Errorf("metadata serving_default %+v: want the stored tensor names", sig)
+	}
+	if v := res[10].Versions; len(v) != 1 || v[0].Version != 2 || v[0].State != "AVAILABLE" {
+		t.Errorf("status %+v", v)
 	}
 }
