@@ -17,14 +17,14 @@ import (
 
 func trainFlags() []ucli.Flag {
 	flags := []ucli.Flag{
-		&ucli.StringFlag{Name: "data", EnvVars: []string{"TFFLOWERS_DATA"}, Usage: "folder with one sub-folder of images per class"},
+		&ucli.StringFlag{Name: "data", EnvVars: envFor("data"), Usage: "folder with one sub-folder of images per class"},
 		&ucli.StringSliceFlag{Name: "tfrecords", Usage: "TFRecord files or folders (codelab format: image bytes + int64 class) instead of --data"},
 		&ucli.StringFlag{Name: "classes", Usage: "comma-separated class names for --tfrecords"},
 		&ucli.StringFlag{Name: "labels", Usage: "labels file (one class per line) for --tfrecords"},
 		&ucli.StringFlag{Name: "val-dir", Usage: "explicit validation folder (same class folders) instead of --val-split"},
 		&ucli.Float64Flag{Name: "val-split", Value: 0.2, Usage: "fraction of each class held out for validation (seeded, stratified)"},
 		&ucli.BoolFlag{Name: "strict", Usage: "stop on unreadable or corrupt images instead of skipping them"},
-		&ucli.StringFlag{Name: "base", EnvVars: []string{"TFFLOWERS_BASE"}, Value: "models/base", Usage: "base SavedModel from scripts/export_base_model.py"},
+		&ucli.StringFlag{Name: "base", EnvVars: envFor("base"), Value: "models/base", Usage: "base SavedModel from scripts/export_base_model.py"},
 		&ucli.IntFlag{Name: "image-size", Value: 192, Usage: "images are resized to SIZE x SIZE"},
 		&ucli.StringFlag{Name: "head", Value: tfops.HeadGAP, Usage: "classifier head: gap (global average pooling) or flatten (the codelab's)"},
 		&ucli.Float64Flag{Name: "dropout", Value: 0.2, Usage: "dropout rate before the dense layer"},
@@ -42,9 +42,9 @@ func trainFlags() []ucli.Flag {
 		&ucli.StringFlag{Name: "fine-tune-from", Value: "block_13", Usage: "first backbone layer trained with --fine-tune (Keras layer name prefix)"},
 		&ucli.IntFlag{Name: "fine-tune-epochs", Value: 5, Usage: "epochs of fine-tuning after the frozen phase"},
 		&ucli.Float64Flag{Name: "fine-tune-lr", Value: 1e-5, Usage: "Adam learning rate while fine-tuning"},
-		&ucli.StringFlag{Name: "cache-dir", EnvVars: []string{"TFFLOWERS_CACHE_DIR"}, Usage: "bottleneck feature cache (default: the user cache dir /tfflowers/features)"},
+		&ucli.StringFlag{Name: "cache-dir", EnvVars: envFor("cache-dir"), Usage: "bottleneck feature cache (default: the user cache dir /tfflowers/features)"},
 		&ucli.BoolFlag{Name: "no-cache", Usage: "do not use the on-disk feature cache"},
-		&ucli.StringFlag{Name: "device", Value: "auto", EnvVars: []string{"TFFLOWERS_DEVICE"}, Usage: "auto, cpu, gpu, gpu:N or tpu"},
+		&ucli.StringFlag{Name: "device", Value: "auto", EnvVars: envFor("device"), Usage: "auto, cpu, gpu, gpu:N or tpu"},
 		&ucli.StringFlag{Name: "out", Value: "runs/flowers", Usage: "output folder: metrics.json, curves.png, labels.txt, checkpoints/"},
 		&ucli.BoolFlag{Name: "resume", Usage: "continue the run in --out from its last checkpoint"},
 		&ucli.StringFlag{Name: "export", Usage: "after training, export a TF Serving SavedModel to BASE_DIR/<version>"},
@@ -82,7 +82,8 @@ func trainCommand() *ucli.Command {
 
 func trainConfig(c *ucli.Context) (train.Config, error) {
 	cfg := train.Config{
-		Data: c.String("data"), TFRecords: c.StringSlice("tfrecords"), ValDir: c.String("val-dir"), ValSplit: c.Float64("val-split"),
+		Version: Version,
+		Data:    c.String("data"), TFRecords: c.StringSlice("tfrecords"), ValDir: c.String("val-dir"), ValSplit: c.Float64("val-split"),
 		Strict: c.Bool("strict"), Base: c.String("base"), ImageSize: c.Int("image-size"), Head: c.String("head"),
 		Dropout: c.Float64("dropout"), LabelSmoothing: c.Float64("label-smoothing"), LR: c.Float64("lr"),
 		BatchSize: c.Int("batch-size"), Epochs: c.Int("epochs"), Seed: c.Uint64("seed"), Patience: c.Int("patience"), RestoreBest: c.Bool("restore-best"),

@@ -4,8 +4,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 
@@ -146,5 +148,13 @@ func TestPickVersion(t *testing.T) {
 		case tc.errIs == nil && !tc.anyFail && (err != nil || v != tc.got):
 			t.Errorf("pickVersion(%d, force %v) = %d, %v; want %d", tc.want, tc.force, v, err, tc.got)
 		}
+	}
+}
+
+// An info value JSON cannot hold is an error, not an empty tfflowers_export.json.
+func TestWriteInfoMarshalError(t *testing.T) {
+	err := writeInfo(t.TempDir(), ExportOptions{Info: map[string]any{"final_val_accuracy": math.NaN()}}, 1)
+	if err == nil || !strings.Contains(err.Error(), contract.ExportMetaPath) {
+		t.Fatalf("writeInfo with NaN = %v, want an encode error naming %s", err, contract.ExportMetaPath)
 	}
 }

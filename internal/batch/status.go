@@ -97,22 +97,11 @@ func hasCheckpoints(run string) bool {
 	return false
 }
 
-// runMetrics is the part of metrics.json that the summary reads.
-type runMetrics struct {
-	Epochs []struct {
-		ValAcc float64 `json:"val_accuracy"`
-	} `json:"epochs"`
-}
-
 // readMetrics returns the best validation accuracy and the number of epochs in
-// run/metrics.json; ok is false when there is none.
+// run/metrics.json; ok is false when there is none (or it cannot be read).
 func readMetrics(run string) (best float64, epochs int, ok bool) {
-	raw, err := os.ReadFile(filepath.Join(run, contract.MetricsFile))
-	if err != nil {
-		return 0, 0, false
-	}
-	var m runMetrics
-	if json.Unmarshal(raw, &m) != nil || len(m.Epochs) == 0 {
+	m, err := contract.ReadMetrics(run)
+	if err != nil || len(m.Epochs) == 0 {
 		return 0, 0, false
 	}
 	for i, e := range m.Epochs {

@@ -3,7 +3,8 @@
 // the names of the exported signatures and their tensors, and the layout of a
 // training run's output folder. savedmodel writes by it, internal/serve and
 // predict read by it, internal/train and internal/batch read and write run
-// folders by it. It is pure Go and depends on nothing else in tfflowers.
+// folders by it, and metrics.json (Metrics) is the typed run record they share. It is
+// pure Go; of tfflowers it imports only internal/report, for the confusion matrix.
 //
 // # Error handling
 //

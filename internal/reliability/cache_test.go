@@ -16,16 +16,6 @@ func cacheEntries(t *testing.T, dir string) []string {
 	return entries
 }
 
-func asInt(v any) int64 {
-	switch x := v.(type) {
-	case int64:
-		return x
-	case float64:
-		return int64(x)
-	}
-	return -1
-}
-
 // TestCorruptFeatureCacheIsRebuilt damages three feature-cache entries (a flipped byte,
 // a truncated file, an entry made for another feature shape, as a cache from another base
 // or size would hold) and trains again: the damage is detected, those entries are
@@ -66,7 +56,7 @@ func TestCorruptFeatureCacheIsRebuilt(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := second.Metrics.Cache
-	if asInt(c["corrupt"]) != 3 || asInt(c["writes"]) != 3 || asInt(c["misses"]) != 3 {
+	if c == nil || c.Corrupt != 3 || c.Writes != 3 || c.Misses != 3 {
 		t.Errorf("cache stats %v; want 3 corrupt entries detected and rewritten", c)
 	}
 	for i := range first.Metrics.Epochs {
@@ -115,7 +105,7 @@ func TestUnusableCacheDoesNotStopTraining(t *testing.T) {
 		t.Fatalf("training with a full cache disk: %v", err)
 	}
 	contains(t, "log", logs.String(), "feature cache failed; training continues", "no space left on device")
-	if asInt(res.Metrics.Cache["errors"]) == 0 {
+	if res.Metrics.Cache == nil || res.Metrics.Cache.Errors == 0 {
 		t.Errorf("cache stats %v; want errors counted", res.Metrics.Cache)
 	}
 	for _, line := range strings.Split(logs.String(), "\n") {

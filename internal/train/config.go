@@ -50,6 +50,7 @@ type Config struct {
 	ExportForce   bool
 	ExportWarmup  int // TF Serving warm-up requests to embed in the export (0: none)
 
+	Version  string    // tfflowers' version, recorded in metrics.json
 	Progress io.Writer // where progress bars go (stderr)
 	Logger   *slog.Logger
 }

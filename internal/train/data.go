@@ -4,11 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"log/slog"
 	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/tfflowers/tfflowers/pipeline"
 	"github.com/tfflowers/tfflowers/savedmodel"
@@ -117,35 +120,18 @@ func (s *source) cacheFailed(err error) {
 // errDecode wraps per-image failures; in strict mode they stop training.
 var errDecode = errors.New("image could not be used")
 
-// parallel runs fn(i) for i in [0,n) on the worker pool, returning the first error.
+// parallel runs fn(i) for i in [0,n) on at most s.workers goroutines. The first error
+// stops handing out work and is returned; otherwise the context's error, if any.
 func (s *source) parallel(ctx context.Context, n int, fn func(i int) error) error {
-	var wg sync.WaitGroup
-	var once sync.Once
-	var first error
-	next := make(chan int)
-	for w := 0; w < min(s.workers, n); w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range next {
-				if err := fn(i); err != nil {
-					once.Do(func() { first = err })
-				}
-			}
-		}()
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(max(1, s.workers))
+	for i := 0; i < n && gctx.Err() == nil; i++ {
+		g.Go(func() error { return fn(i) })
 	}
-	for i := 0; i < n; i++ {
-		if ctx.Err() != nil {
-			break
-		}
-		next <- i
+	if err := g.Wait(); err != nil {
+		return err
 	}
-	close(next)
-	wg.Wait()
-	if first == nil {
-		first = ctx.Err()
-	}
-	return first
+	return ctx.Err()
 }
 
 // pending is a batch between the two stages of the pipeline: decoded (or read from the
@@ -331,12 +317,9 @@ func (s *source) badCount() (int, []string) {
 
 // hashName is FNV-1a, a stable per-sample seed component (independent of list order).
 func hashName(name string) uint32 {
-	h := uint32(2166136261)
-	for i := 0; i < len(name); i++ {
-		h ^= uint32(name[i])
-		h *= 16777619
-	}
-	return h
+	h := fnv.New32a()
+	h.Write([]byte(name)) // never fails
+	return h.Sum32()
 }
 
 // stream produces the batches of one pass over samples (in order) on two goroutines:

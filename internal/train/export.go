@@ -1,9 +1,7 @@
 package train
 
 import (
-	"encoding/json"
 	"fmt"
-	"os"
 	"path/filepath"
 
 	"github.com/tfflowers/tfflowers/internal/contract"
@@ -24,13 +22,12 @@ type ExportConfig struct {
 
 // Export writes the newest intact checkpoint of a run as a SavedModel version.
 func Export(cfg ExportConfig) (string, int64, error) {
-	raw, err := os.ReadFile(filepath.Join(cfg.Run, contract.MetricsFile))
+	m, err := contract.ReadMetrics(cfg.Run)
 	if err != nil {
-		return "", 0, fmt.Errorf("%w: --checkpoint %s: no metrics.json; is it a tfflowers train --out folder?", ErrConfig, cfg.Run)
+		return "", 0, fmt.Errorf("%w: --checkpoint %s: %w", ErrConfig, cfg.Run, err)
 	}
-	var m Metrics
-	if err := json.Unmarshal(raw, &m); err != nil {
-		return "", 0, fmt.Errorf("--checkpoint %s: metrics.json: %w", cfg.Run, err)
+	if err := m.CheckExportable(cfg.Run, cfg.Base != ""); err != nil {
+		return "", 0, fmt.Errorf("%w: --checkpoint %s: %w", ErrConfig, cfg.Run, err)
 	}
 	labels, err := pipeline.ReadLabelsFile(filepath.Join(cfg.Run, contract.LabelsFile))
 	if err != nil {
@@ -38,10 +35,8 @@ func Export(cfg ExportConfig) (string, int64, error) {
 	}
 	baseDir := cfg.Base
 	if baseDir == "" {
-		baseDir, _ = m.Config["base"].(string)
+		baseDir = m.Config.Base
 	}
-	head, _ := m.Config["head"].(string)
-	size, _ := m.Config["image_size"].(float64)
 	var st *runState
 	var prefix string
 	if m.RestoredBestEpoch > 0 { // the run ended on its best epoch's weights: export those
@@ -98,7 +93,7 @@ func Export(cfg ExportConfig) (string, int64, error) {
 	return savedmodel.Export(savedmodel.ExportOptions{
 		Warmup:        warmup,
 		ModelBasePath: cfg.ModelBasePath, Version: cfg.Version, Force: cfg.Force, Base: base,
-		Head: head, ImageSize: int(size), Labels: labels, Checkpoint: prefix, CheckpointVars: weights,
+		Head: m.Config.Head, ImageSize: m.Config.ImageSize, Labels: labels, Checkpoint: prefix, CheckpointVars: weights,
 		Info: map[string]any{"run": cfg.Run, "epochs": len(st.History), "global_step": st.GlobalStep,
 			"final_val_accuracy": m.FinalValAcc, "base_weights": base.Meta.Weights},
 	})
@@ -106,21 +101,13 @@ func Export(cfg ExportConfig) (string, int64, error) {
 
 // warmupImages reads n images spread over the run's data (every class first), for
 // TF Serving's warm-up file.
-func warmupImages(config map[string]any, classes []string, n int) ([][]byte, error) {
+func warmupImages(config contract.RunConfig, classes []string, n int) ([][]byte, error) {
 	var ds *pipeline.Dataset
 	var err error
-	if data, _ := config["data"].(string); data != "" {
-		ds, err = pipeline.ScanFolders(data, pipeline.ScanOptions{})
+	if config.Data != "" {
+		ds, err = pipeline.ScanFolders(config.Data, pipeline.ScanOptions{})
 	} else {
-		var paths []string
-		if list, ok := config["tfrecords"].([]any); ok {
-			for _, p := range list {
-				if s, ok := p.(string); ok {
-					paths = append(paths, s)
-				}
-			}
-		}
-		ds, err = pipeline.ReadTFRecords(paths, classes, pipeline.ScanOptions{})
+		ds, err = pipeline.ReadTFRecords(config.TFRecords, classes, pipeline.ScanOptions{})
 	}
 	if err != nil {
 		return nil, fmt.Errorf("the run's training data is needed for warm-up images: %w", err)

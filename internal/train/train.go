@@ -167,7 +167,7 @@ func (t *trainer) prepare() error {
 	t.metrics = &Metrics{
 		TensorFlow: tfops.Version(), Device: dev.Name, Seed: cfg.Seed, BaseWeights: t.base.WeightsFingerprint, Classes: t.data.classes,
 		TrainImages: len(t.data.train), ValImages: len(t.data.val), Skipped: len(t.data.skipped),
-		Config: t.configMap(), Timings: map[string]float64{},
+		Config: t.runConfig(), Schema: contract.MetricsSchema, Tfflowers: cfg.Version,
 	}
 	t.state = &runState{Identity: t.identity(), BestLoss: math.MaxFloat64} // JSON has no +Inf
 	if cfg.Resume {
@@ -192,15 +192,15 @@ func (t *trainer) prepare() error {
 	return t.graph.Initialize(t.base.Session)
 }
 
-func (t *trainer) configMap() map[string]any {
+func (t *trainer) runConfig() contract.RunConfig {
 	c := t.cfg
-	return map[string]any{
-		"data": c.Data, "tfrecords": c.TFRecords, "val_dir": c.ValDir, "val_split": c.ValSplit, "base": c.Base,
-		"image_size": c.ImageSize, "head": c.Head, "dropout": c.Dropout, "label_smoothing": c.LabelSmoothing,
-		"lr": c.LR, "batch_size": c.BatchSize, "epochs": c.Epochs, "seed": c.Seed, "patience": c.Patience, "restore_best": c.RestoreBest,
-		"augment":   map[string]any{"flip": c.Augment.Flip, "zoom": c.Augment.Zoom, "brightness": c.Augment.Brightness},
-		"fine_tune": c.FineTune, "fine_tune_from": c.FineTuneFrom, "fine_tune_epochs": c.FineTuneEpochs, "fine_tune_lr": c.FineTuneLR,
-		"cache_dir": c.CacheDir, "device": c.Device, "intra_op_threads": c.Threads.IntraOpThreads, "inter_op_threads": c.Threads.InterOpThreads,
+	return contract.RunConfig{
+		Data: c.Data, TFRecords: c.TFRecords, ValDir: c.ValDir, ValSplit: c.ValSplit, Base: c.Base,
+		ImageSize: c.ImageSize, Head: c.Head, Dropout: c.Dropout, LabelSmoothing: c.LabelSmoothing,
+		LR: c.LR, BatchSize: c.BatchSize, Epochs: c.Epochs, Seed: c.Seed, Patience: c.Patience, RestoreBest: c.RestoreBest,
+		Augment:  contract.Augment{Flip: c.Augment.Flip, Zoom: c.Augment.Zoom, Brightness: c.Augment.Brightness},
+		FineTune: c.FineTune, FineTuneFrom: c.FineTuneFrom, FineTuneEpochs: c.FineTuneEpochs, FineTuneLR: c.FineTuneLR,
+		CacheDir: c.CacheDir, Device: c.Device, IntraOpThreads: c.Threads.IntraOpThreads, InterOpThreads: c.Threads.InterOpThreads,
 	}
 }
 
@@ -276,6 +276,10 @@ func (t *trainer) loop(ctx context.Context) error {
 					cancel()
 					return err
 				}
+				if !isFinite(loss) {
+					cancel()
+					return t.diverged(epoch+1, b.index+1, "loss", loss)
+				}
 				p.LossSum += loss * float64(b.n())
 				p.Correct += correct
 				p.Seen += b.n()
@@ -306,6 +310,9 @@ func (t *trainer) loop(ctx context.Context) error {
 		v, err := t.validate(fineTune)
 		if err != nil {
 			return err
+		}
+		if !isFinite(v.loss) { // the epoch's last updates made the weights non-finite
+			return t.diverged(epoch+1, nBatches, "validation loss", v.loss)
 		}
 		valLoss, valAcc := v.loss, v.conf.Accuracy()
 		m := EpochMetrics{Epoch: epoch + 1, Phase: phase, TrainLoss: p.LossSum / math.Max(1, float64(p.Seen)),
@@ -426,8 +433,8 @@ func (t *trainer) writeOutputs(conf *report.Confusion) error {
 	m.TotalSeconds = time.Since(t.start).Seconds()
 	if c := t.src.cache; c != nil {
 		st := c.Stats()
-		m.Cache = map[string]any{"dir": c.Dir(), "hits": st.Hits, "misses": st.Misses, "corrupt": st.Corrupt, "writes": st.Writes,
-			"errors": t.src.cacheErrs.Load()}
+		m.Cache = &contract.CacheStats{Dir: c.Dir(), Hits: st.Hits, Misses: st.Misses, Corrupt: st.Corrupt, Writes: st.Writes,
+			Errors: t.src.cacheErrs.Load()}
 	}
 	if err := writeMetrics(t.cfg.Out, m); err != nil {
 		return fmt.Errorf("write metrics.json: %w", err)

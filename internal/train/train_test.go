@@ -131,7 +131,7 @@ func TestTrainEndToEndAndResume(t *testing.T) {
 			t.Fatalf("epoch %d val loss %.6f after interrupt+resume, %.6f uninterrupted", i+1, r.Epochs[i].ValLoss, m.Epochs[i].ValLoss)
 		}
 	}
-	if hits, _ := r.Cache["hits"].(int64); hits == 0 {
+	if r.Cache == nil || r.Cache.Hits == 0 {
 		t.Fatal("the resumed run did not use the feature cache")
 	}
 
