@@ -36,7 +36,10 @@ func usagef(format string, args ...any) error { return &UsageError{Err: fmt.Erro
 // Run runs the tfflowers command line and returns the process exit code.
 func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	app := newApp(stdout, stderr)
-	err := app.RunContext(ctx, hoistFlags(app, args))
+	hoisted, err := hoistFlags(app, args)
+	if err == nil {
+		err = app.RunContext(ctx, hoisted)
+	}
 	if err == nil {
 		return ExitOK
 	}
@@ -84,6 +87,7 @@ func newApp(stdout, stderr io.Writer) *ucli.App {
 	for _, cmd := range app.Commands {
 		cmd.OnUsageError = onUsage
 	}
+	app.CustomAppHelpTemplate = ucli.AppHelpTemplate + "\n" + envHelp()
 	return app
 }
 

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"slices"
 	"strings"
 
 	ucli "github.com/urfave/cli/v2"
@@ -13,13 +14,15 @@ import (
 // take one) in front of the positional arguments, keeping both orders. Anything after a
 // "--" stays positional, so a file named "-x.jpg" is given as `-- -x.jpg`. A "--" is put
 // between the flags and the positional arguments when one of those starts with "-".
-func hoistFlags(app *ucli.App, args []string) []string {
+// A value flag given last without its value is a usage error here: moved in front, it
+// would take the first file name as its value.
+func hoistFlags(app *ucli.App, args []string) ([]string, error) {
 	if len(args) < 2 {
-		return args
+		return args, nil
 	}
 	for _, a := range args {
 		if a == "--generate-bash-completion" { // urfave/cli looks for it at the end
-			return args
+			return args, nil
 		}
 	}
 	out := []string{args[0]}
@@ -31,13 +34,13 @@ func hoistFlags(app *ucli.App, args []string) []string {
 		i += n
 	}
 	if i >= len(args) {
-		return out
+		return out, nil
 	}
 	cmd := app.Command(args[i])
 	out = append(out, args[i])
 	i++
 	if cmd == nil || len(cmd.Subcommands) > 0 {
-		return append(out, args[i:]...)
+		return append(out, args[i:]...), nil
 	}
 	var flags, positional []string
 	dashInPositional := false
@@ -51,6 +54,9 @@ func hoistFlags(app *ucli.App, args []string) []string {
 			break
 		}
 		if isFlagToken(a) {
+			if i == len(args)-1 && len(positional) > 0 && takesValue(cmd.Flags, a) {
+				return nil, usagef("flag needs an argument: %s", a)
+			}
 			n := flagTokens(cmd.Flags, args[i:])
 			flags = append(flags, args[i:i+n]...)
 			i += n
@@ -63,7 +69,7 @@ func hoistFlags(app *ucli.App, args []string) []string {
 	if dashInPositional {
 		out = append(out, "--")
 	}
-	return append(out, positional...)
+	return append(out, positional...), nil
 }
 
 // isFlagToken reports whether a looks like a flag: "-x", "--name", "--name=value".
@@ -73,20 +79,24 @@ func isFlagToken(a string) bool { return len(a) > 1 && a[0] == '-' && a != "--" 
 // 2 for a known flag that takes a value given as the next token, else 1 (bool flags,
 // "--name=value", unknown flags, which urfave/cli then reports).
 func flagTokens(defined []ucli.Flag, args []string) int {
-	name := strings.TrimLeft(args[0], "-")
-	if strings.Contains(name, "=") || len(args) < 2 {
-		return 1
-	}
-	for _, f := range defined {
-		for _, n := range f.Names() {
-			if n != name {
-				continue
-			}
-			if v, ok := f.(ucli.DocGenerationFlag); ok && v.TakesValue() {
-				return 2
-			}
-			return 1
-		}
+	if len(args) >= 2 && takesValue(defined, args[0]) {
+		return 2
 	}
 	return 1
+}
+
+// takesValue reports whether the flag token a (without "=value") names a defined flag
+// that takes a value.
+func takesValue(defined []ucli.Flag, a string) bool {
+	name := strings.TrimLeft(a, "-")
+	if strings.Contains(name, "=") {
+		return false
+	}
+	for _, f := range defined {
+		if slices.Contains(f.Names(), name) {
+			v, ok := f.(ucli.DocGenerationFlag)
+			return ok && v.TakesValue()
+		}
+	}
+	return false
 }

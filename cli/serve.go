@@ -18,11 +18,11 @@ func serveCommand() *ucli.Command {
 		Name:  "serve",
 		Usage: "serve exports over TensorFlow Serving's REST API (POST /v1/models/NAME:predict) and, with --grpc-port, its gRPC API",
 		Flags: append([]ucli.Flag{
-			&ucli.StringFlag{Name: "model", Required: true, EnvVars: []string{"TFFLOWERS_MODEL"}, Usage: "model base path holding <version>/ exports; new versions are picked up while serving"},
+			&ucli.StringFlag{Name: "model", Required: true, EnvVars: envFor("model"), Usage: "model base path holding <version>/ exports; new versions are picked up while serving"},
 			&ucli.StringFlag{Name: "name", Value: "flowers", Usage: "model name in the URLs"},
 			&ucli.StringFlag{Name: "host", Value: "0.0.0.0", Usage: "address to listen on"},
 			&ucli.IntFlag{Name: "port", Value: 8501, Usage: "REST port (TF Serving's default is 8501)"},
-			&ucli.IntFlag{Name: "grpc-port", Value: 0, EnvVars: []string{"TFFLOWERS_GRPC_PORT"}, Usage: "gRPC port for TF Serving's PredictionService and ModelService (TF Serving's is 8500); 0: no gRPC"},
+			&ucli.IntFlag{Name: "grpc-port", Value: 0, EnvVars: envFor("grpc-port"), Usage: "gRPC port for TF Serving's PredictionService and ModelService (TF Serving's is 8500); 0: no gRPC"},
 			&ucli.IntFlag{Name: "max-batch", Value: serve.DefaultMaxBatch, Usage: "images per model run, batched across clients"},
 			&ucli.DurationFlag{Name: "batch-timeout", Value: serve.DefaultBatchTimeout, Usage: "how long a batch waits to fill"},
 			&ucli.IntFlag{Name: "queue-size", Value: serve.DefaultQueueSize, Usage: "images waiting at most; beyond, requests get 503"},

@@ -86,9 +86,8 @@ func isTerminal(w io.Writer) bool {
 	return ok && term.IsTerminal(int(f.Fd()))
 }
 
-// ForceTerminal overrides terminal detection, for example to honour a
-// --progress=bar|log flag or when stdout is a pseudo-terminal that detection
-// misjudges.
+// ForceTerminal overrides terminal detection. tfflowers itself never calls it (the
+// writer decides); tests use it to draw bars into a buffer.
 func (p *Progress) ForceTerminal(on bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()

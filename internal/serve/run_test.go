@@ -137,7 +137,15 @@ func TestRunDrainsInFlightRequests(t *testing.T) {
 	<-m.entered
 	stopped := make(chan error, 1)
 	go func() { stopped <- stop() }()
-	time.Sleep(50 * time.Millisecond)
+	// Shutdown closes the listener first and then drains: once a new connection is
+	// refused, Run is draining, and must not return before the request does.
+	eventually(t, 5*time.Second, "the listener to close", func() bool {
+		c, err := net.DialTimeout("tcp", strings.TrimPrefix(url, "http://"), time.Second)
+		if err == nil {
+			c.Close()
+		}
+		return err != nil
+	})
 	select {
 	case err := <-stopped:
 		t.Fatalf("Run returned before the in-flight request finished: %v", err)

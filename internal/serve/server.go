@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"sync"
+	"sync/atomic"
 )
 
 // Server serves one model name over TF Serving's REST API, loading new
@@ -25,6 +26,7 @@ type Server struct {
 	// Owned by the watch goroutine (and New before it starts).
 	failed      map[int64]string // version → stamp of the attempt that failed
 	lastScanErr string
+	polls       atomic.Int64 // finished rescans, so tests wait for polls instead of sleeping
 
 	stopWatch context.CancelFunc
 	watchDone chan struct{}

@@ -202,7 +202,7 @@ func TestFailedVersionRetriedOnlyWhenChanged(t *testing.T) {
 		}
 		return newFake(v), nil
 	})
-	_, ts := startServer(t, cfg, l)
+	s, ts := startServer(t, cfg, l)
 
 	// Not versions: temp dirs, non-integers, non-canonical numbers, a
 	// version dir without saved_model.pb, a plain file.
@@ -219,7 +219,8 @@ func TestFailedVersionRetriedOnlyWhenChanged(t *testing.T) {
 
 	writeVersion(t, cfg.BaseDir, 2)
 	eventually(t, 5*time.Second, "a load attempt of version 2", func() bool { return l.loadCount(2) == 1 })
-	time.Sleep(60 * time.Millisecond) // a dozen polls
+	polled := s.polls.Load()
+	eventually(t, 5*time.Second, "a dozen more polls", func() bool { return s.polls.Load() >= polled+12 })
 	if n := l.loadCount(2); n != 1 {
 		t.Errorf("unchanged broken version loaded %d times, want 1", n)
 	}

@@ -29,6 +29,7 @@ func (s *Server) watch(ctx context.Context) {
 // retried until its files change, so a broken export costs one load
 // attempt, not one per poll.
 func (s *Server) poll() {
+	defer s.polls.Add(1)
 	found, err := scanVersions(s.cfg.BaseDir)
 	if err != nil {
 		// Transient (e.g. the directory is being replaced): keep serving.
