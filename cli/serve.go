@@ -18,8 +18,9 @@ func serveCommand() *ucli.Command {
 		Name:  "serve",
 		Usage: "serve exports over TensorFlow Serving's REST API (POST /v1/models/NAME:predict) and, with --grpc-port, its gRPC API",
 		Flags: append([]ucli.Flag{
-			&ucli.StringFlag{Name: "model", Required: true, EnvVars: envFor("model"), Usage: "model base path holding <version>/ exports; new versions are picked up while serving"},
+			&ucli.StringFlag{Name: "model", EnvVars: envFor("model"), Usage: "model base path holding <version>/ exports; new versions are picked up while serving"},
 			&ucli.StringFlag{Name: "name", Value: "flowers", Usage: "model name in the URLs"},
+			&ucli.StringFlag{Name: "model-config-file", Usage: "TF Serving's --model_config_file (text model_config_list: several models, version policies, version labels) instead of --model/--name"},
 			&ucli.StringFlag{Name: "host", Value: "0.0.0.0", Usage: "address to listen on"},
 			&ucli.IntFlag{Name: "port", Value: 8501, Usage: "REST port (TF Serving's default is 8501)"},
 			&ucli.IntFlag{Name: "grpc-port", Value: 0, EnvVars: envFor("grpc-port"), Usage: "gRPC port for TF Serving's PredictionService and ModelService (TF Serving's is 8500); 0: no gRPC"},
@@ -41,21 +42,36 @@ func serveCommand() *ucli.Command {
 			}
 			sess := tfops.SessionConfig{IntraOpThreads: c.Int("intra-op-threads"), InterOpThreads: c.Int("inter-op-threads")}
 			load := func(dir string, _ int64) (serve.Model, error) { return savedmodel.LoadExport(dir, sess) }
-			srv, err := serve.New(serve.Config{
-				BaseDir: c.String("model"), Name: c.String("name"), MaxBatch: c.Int("max-batch"), BatchTimeout: c.Duration("batch-timeout"),
+			cfg := serve.Config{
+				MaxBatch: c.Int("max-batch"), BatchTimeout: c.Duration("batch-timeout"),
 				QueueSize: c.Int("queue-size"), MaxBodyBytes: c.Int64("max-body-bytes"), MaxInstances: c.Int("max-instances"),
 				PollInterval: c.Duration("poll-interval"), Logger: slog.Default(),
-			}, load)
+			}
+			what := "--model " + c.String("model")
+			switch file := c.String("model-config-file"); {
+			case file != "" && c.String("model") != "":
+				return usagef("give --model or --model-config-file, not both")
+			case file != "":
+				models, err := serve.ReadModelConfigFile(file)
+				if err != nil {
+					return &UsageError{Err: fmt.Errorf("--model-config-file: %w", err)}
+				}
+				cfg.Models, what = models, "--model-config-file "+file
+			case c.String("model") == "":
+				return usagef("--model BASE_DIR or --model-config-file FILE is required")
+			default:
+				cfg.BaseDir, cfg.Name = c.String("model"), c.String("name")
+			}
+			srv, err := serve.New(cfg, load)
 			if err != nil {
-				return &UsageError{Err: fmt.Errorf("--model %s: %w", c.String("model"), err)}
+				return &UsageError{Err: fmt.Errorf("%s: %w", what, err)}
 			}
 			addr := net.JoinHostPort(c.String("host"), strconv.Itoa(c.Int("port")))
 			grpcAddr := ""
 			if p := c.Int("grpc-port"); p != 0 {
 				grpcAddr = net.JoinHostPort(c.String("host"), strconv.Itoa(p))
 			}
-			slog.Info("serving", "model", c.String("model"), "name", c.String("name"), "addr", addr, "grpc_addr", grpcAddr,
-				"predict", fmt.Sprintf("POST http://%s/v1/models/%s:predict", addr, c.String("name")))
+			slog.Info("serving", "addr", addr, "grpc_addr", grpcAddr, "predict", fmt.Sprintf("POST http://%s/v1/models/NAME:predict", addr))
 			return srv.Run(c.Context, addr, grpcAddr)
 		},
 	}

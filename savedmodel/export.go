@@ -88,6 +88,9 @@ func Export(o ExportOptions) (dir string, version int64, err error) {
 	if err := atomicfile.SyncTree(tmp); err != nil {
 		return "", 0, fmt.Errorf("savedmodel: export: %w", err)
 	}
+	if err := WriteServingConfig(o.ModelBasePath); err != nil {
+		return "", 0, err
+	}
 	return placeVersion(tmp, o, version)
 }
 

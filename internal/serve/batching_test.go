@@ -189,9 +189,9 @@ func TestCancelledClientLeavesQueue(t *testing.T) {
 
 // refs is the reference count of a loaded version (-1 if not loaded).
 func refs(s *Server, num int64) int {
-	s.reg.mu.Lock()
-	defer s.reg.mu.Unlock()
-	if v := s.reg.loaded[num]; v != nil {
+	s.models["flowers"].reg.mu.Lock()
+	defer s.models["flowers"].reg.mu.Unlock()
+	if v := s.models["flowers"].reg.loaded[num]; v != nil {
 		return v.refs
 	}
 	return -1

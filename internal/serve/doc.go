@@ -1,35 +1,50 @@
-// Package serve answers TensorFlow Serving's REST predict API for the models
-// tfflowers exports, so that clients written for TF Serving work unchanged
-// against `tfflowers serve`.
+// Package serve answers TensorFlow Serving's REST and gRPC APIs for the
+// models tfflowers exports, so that clients written for TF Serving work
+// unchanged against `tfflowers serve`.
 //
 // The package is pure Go: the model itself is behind the Model interface,
 // which the TensorFlow-backed implementation satisfies elsewhere, so the
-// HTTP, batching and version-management logic can be built and tested
+// HTTP, gRPC, batching and version-management logic can be built and tested
 // without the TensorFlow C library.
 //
 // # Endpoints
 //
-//	POST /v1/models/{name}[/versions/{N}]:predict
-//	GET  /v1/models/{name}[/versions/{N}]
-//	GET  /v1/models/{name}[/versions/{N}]/metadata
+//	POST /v1/models/{name}[/versions/{N}|/labels/{L}]:predict (:classify, :regress)
+//	GET  /v1/models/{name}[/versions/{N}|/labels/{L}]
+//	GET  /v1/models/{name}[/versions/{N}|/labels/{L}]/metadata
+//	gRPC tensorflow.serving.PredictionService, tensorflow.serving.ModelService/GetModelStatus
 //
+// Paths match case-insensitively, as TF Serving's regular expressions do.
 // Predict accepts the row ("instances") and columnar ("inputs") formats for
 // the serving_default signature (input image_bytes, base64 as {"b64": ...})
 // and the predict_images signature (input images, [h][w][3] numbers in
 // 0..255), and answers with "predictions" or "outputs" respectively, each
-// naming the scores, classes and class_ids outputs.
+// naming the scores, classes and class_ids outputs. Over gRPC the same
+// inputs are TensorProtos (DT_STRING [n], DT_FLOAT [n,h,w,3]). Metadata is
+// the SignatureDefs stored in the export. Classify and regress answer as TF
+// Serving does for a model without such signatures.
 //
 // # Versions
 //
-// BaseDir holds one directory per version, named by a non-negative integer
-// and containing saved_model.pb; anything else (notably dot-prefixed
-// temporary directories of an export in progress) is ignored. New loads the
-// newest; a watcher rescans every PollInterval and loads any newer version,
-// which then becomes the default. As in TF Serving's default "latest: 1"
-// policy the previous version stops taking new requests (a request naming
-// it gets 404) and is closed once the requests already using it finish, so
-// at most the newest two are loaded while a switch drains. A version that
-// fails to load is logged and retried only after its directory changes.
+// Each model's base folder holds one directory per version, named by a
+// non-negative integer and containing saved_model.pb; anything else
+// (notably dot-prefixed temporary directories of an export in progress) is
+// ignored. Config.Models (TF Serving's --model_config_file, see
+// ReadModelConfigFile) serves several models, each with a version policy
+// (latest N, specific versions, all) and version labels; Config.BaseDir and
+// Name serve one model's newest version. A watcher rescans every
+// PollInterval and loads what the policy asks for. Under "latest N" a
+// version pushed out of the newest N stops taking new requests (a request
+// naming it gets 404) and is closed once the requests already using it
+// finish. A version that fails to load is logged and retried only after
+// its directory changes.
+//
+// # Guarded input
+//
+// Every encoded image is inspected (Config.Inspect, by default InspectImage:
+// training's header reader and pixel budget) before it is queued: a
+// decompression bomb or a non-image is refused with 400 / INVALID_ARGUMENT
+// at once, without decoding, and never joins another client's batch.
 //
 // # Batching
 //
@@ -46,9 +61,12 @@
 // {"error": "..."}: 400 for malformed JSON, unknown signatures or inputs,
 // bad base64, wrong shapes, too many instances, or an image the model cannot
 // decode (the whole request fails, naming the instance, as TF Serving
-// does); 404 for an unknown model, version or path; 405 for a wrong method;
-// 413 for a body over MaxBodyBytes; 503 when overloaded or shutting down;
-// 500 when the model fails or panics. Panics in handlers, in Model.Predict
+// does), and "Malformed request" for a path or method TF Serving does not
+// serve; 404 for an unknown model or version; 413 for a body over
+// MaxBodyBytes; 503 when overloaded or shutting down; 500 when the model
+// fails or panics. gRPC answers TF Serving's codes: INVALID_ARGUMENT,
+// FAILED_PRECONDITION (unknown signature), NOT_FOUND, RESOURCE_EXHAUSTED
+// (overloaded, or a message over MaxBodyBytes), UNAVAILABLE, INTERNAL. Panics in handlers, in Model.Predict
 // and in the Loader are recovered and logged with their stack; the server
 // keeps serving. New, Run and Close return errors prefixed "serve:" that
 // wrap their causes.
@@ -72,5 +90,5 @@
 // never requests. Close waits for in-flight requests to release their
 // versions; it cancels the context given to the model so that a model that
 // honours it lets them finish quickly. Run's graceful shutdown drains HTTP
-// requests before calling Close.
+// requests on both APIs before calling Close.
 package serve

@@ -216,7 +216,8 @@ func testConfig(t *testing.T) Config {
 	t.Helper()
 	base := t.TempDir()
 	writeVersion(t, base, 1)
-	return Config{BaseDir: base, Name: "flowers", PollInterval: time.Hour, Logger: quietLogger()}
+	// The fakes classify arbitrary bytes; inspect_test.go checks the real inspector.
+	return Config{BaseDir: base, Name: "flowers", PollInterval: time.Hour, Logger: quietLogger(), Inspect: func([]byte) error { return nil }}
 }
 
 // startServer runs s behind httptest and tears both down in order.

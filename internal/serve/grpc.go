@@ -154,13 +154,16 @@ func (g *grpcService) Predict(ctx context.Context, r *tfs.PredictRequest) (*tfs.
 	if err != nil {
 		return nil, err
 	}
-	defer s.reg.release(v)
+	defer s.release(v)
 	req, err := predictRequestFromProto(r, v.imageSize, s.cfg.MaxInstances)
 	if err != nil {
 		return nil, err
 	}
 	outs, err := outputFilter(r.GetOutputFilter())
 	if err != nil {
+		return nil, err
+	}
+	if err := s.inspect(req); err != nil {
 		return nil, err
 	}
 	results, err := v.predict(ctx, req)
@@ -221,7 +224,7 @@ func (g *grpcService) GetModelMetadata(_ context.Context, r *tfs.GetModelMetadat
 	if err != nil {
 		return nil, err
 	}
-	defer g.s.reg.release(v)
+	defer g.s.release(v)
 	packed, err := anypb.New(&tfs.SignatureDefMap{SignatureDef: v.signatures})
 	if err != nil {
 		return nil, status.Errorf(codes.Internal, "pack signature defs: %v", err)
@@ -315,7 +318,7 @@ func (s *Server) wrongMethod(name string, spec versionSpec, sig, kind, want stri
 	if err != nil {
 		return err
 	}
-	defer s.reg.release(v)
+	defer s.release(v)
 	if sig == "" {
 		sig = sigBytes
 	}

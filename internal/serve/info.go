@@ -16,10 +16,11 @@ func (s *Server) status(w http.ResponseWriter, name string, spec versionSpec) er
 // versionStates lists the versions of model name that spec asks for, with
 // TF Serving's GetModelStatus errors.
 func (s *Server) versionStates(name string, spec versionSpec) ([]versionState, error) {
-	if name != s.cfg.Name {
+	m := s.models[name]
+	if m == nil {
 		return nil, errorf(http.StatusNotFound, "Could not find any versions of model %s", name)
 	}
-	states := s.reg.states()
+	states := m.reg.states()
 	if spec.specific {
 		var one []versionState
 		for _, st := range states {
@@ -41,7 +42,7 @@ func (s *Server) metadata(w http.ResponseWriter, name string, spec versionSpec) 
 	if err != nil {
 		return err
 	}
-	defer s.reg.release(v)
+	defer s.release(v)
 	md, err := metadataJSON(name, v)
 	if err != nil {
 		return err

@@ -25,9 +25,12 @@ func (s *Server) predict(w http.ResponseWriter, r *http.Request, name string, sp
 	if err != nil {
 		return err
 	}
-	defer s.reg.release(v)
+	defer s.release(v)
 	req, err := parsePredictFields(top, v.imageSize, s.cfg.MaxInstances)
 	if err != nil {
+		return err
+	}
+	if err := s.inspect(req); err != nil {
 		return err
 	}
 	results, err := v.predict(r.Context(), req)

@@ -87,6 +87,28 @@ func (r *registry) latestLocked() *version {
 	return best
 }
 
+// available lists the available version numbers, newest first.
+func (r *registry) available() []int64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []int64
+	for _, v := range r.loaded {
+		if !v.retired {
+			out = append(out, v.num)
+		}
+	}
+	slices.SortFunc(out, cmpDesc)
+	return out
+}
+
+// has says whether version num is available.
+func (r *registry) has(num int64) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	v := r.loaded[num]
+	return v != nil && !v.retired
+}
+
 // latest is the newest available version number, or -1.
 func (r *registry) latest() int64 {
 	r.mu.Lock()

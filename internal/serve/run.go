@@ -45,7 +45,10 @@ func (s *Server) Serve(ctx context.Context, ln, grpcLn net.Listener) error {
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
 	served := make(chan error, 2)
-	s.log.Info("serving TF Serving REST API", "addr", ln.Addr().String(), "base_dir", s.cfg.BaseDir)
+	for _, m := range s.cfg.Models {
+		s.log.Info("serving model", "model", m.Name, "base_dir", m.BaseDir, "policy", m.Policy.String(), "labels", m.Labels)
+	}
+	s.log.Info("serving TF Serving REST API", "addr", ln.Addr().String())
 	go func() { served <- srv.Serve(ln) }()
 	running := 1
 	g := s.newGRPCServer()

@@ -32,6 +32,8 @@ type version struct {
 	pixels     *batcher[[]float32]
 	log        *slog.Logger
 
+	reg *registry // the registry that holds it
+
 	// Guarded by registry.mu.
 	refs    int
 	retired bool

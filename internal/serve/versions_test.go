@@ -128,7 +128,7 @@ func TestVersionSwitchWhileServing(t *testing.T) {
 	if code != http.StatusNotFound {
 		t.Errorf("retired version 1: status %d body %s, want 404", code, body)
 	}
-	if got := s.reg.latest(); got != 2 {
+	if got := s.models["flowers"].reg.latest(); got != 2 {
 		t.Errorf("latest %d, want 2", got)
 	}
 	t.Logf("served by %v", seen)
@@ -294,7 +294,7 @@ func TestNewErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	if got := s.reg.latest(); got != 1 {
+	if got := s.models["flowers"].reg.latest(); got != 1 {
 		t.Errorf("serving version %d, want 1", got)
 	}
 }

@@ -8,8 +8,8 @@ import (
 	"time"
 )
 
-// watch rescans BaseDir every PollInterval until ctx is done, loading any
-// version newer than the one being served.
+// watch rescans every model's base folder every PollInterval until ctx is
+// done, loading the versions its policy asks for.
 func (s *Server) watch(ctx context.Context) {
 	defer close(s.watchDone)
 	t := time.NewTicker(s.cfg.PollInterval)
@@ -19,71 +19,116 @@ func (s *Server) watch(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			s.poll()
+			for _, m := range s.models {
+				if ctx.Err() != nil {
+					return
+				}
+				s.poll(m)
+			}
+			s.polls.Add(1)
 		}
 	}
 }
 
-// poll loads the newest on-disk version above the served one, falling back
-// to lower (still newer) ones if it fails. A version that failed is not
-// retried until its files change, so a broken export costs one load
-// attempt, not one per poll.
-func (s *Server) poll() {
-	defer s.polls.Add(1)
-	found, err := scanVersions(s.cfg.BaseDir)
+// poll rescans m's base folder and syncs the loaded versions with it.
+func (s *Server) poll(m *servable) {
+	found, err := scanVersions(m.BaseDir)
 	if err != nil {
 		// Transient (e.g. the directory is being replaced): keep serving.
-		if err.Error() != s.lastScanErr {
-			s.log.Warn("scan for model versions failed", "err", err)
+		if err.Error() != m.lastScanErr {
+			m.log.Warn("scan for model versions failed", "err", err)
 		}
-		s.lastScanErr = err.Error()
+		m.lastScanErr = err.Error()
 		return
 	}
-	s.lastScanErr = ""
-	cur := s.reg.latest()
-	for _, dv := range found {
-		if dv.version <= cur {
-			return
-		}
-		if stamp, failed := s.failed[dv.version]; failed && stamp == dv.stamp {
-			continue
-		}
-		if s.loadVersion(dv) == nil {
-			return
-		}
-	}
+	m.lastScanErr = ""
+	s.sync(m, found)
 }
 
-// loadVersion loads dv and makes it the default. Failures are logged and
+// sync loads the on-disk versions (found, newest first) that m's policy
+// serves and that are not loaded yet. For "latest N" that is the newest
+// versions above the N-th newest one served, until N are available: a newer
+// version that fails to load leaves the older ones serving, and loading
+// falls back to lower (still newer) versions. For "specific" and "all" it
+// is every wanted version. A version that failed is not retried until its
+// files change, so a broken export costs one load attempt, not one per poll.
+// The registry retires what a load pushes out of the newest N.
+func (s *Server) sync(m *servable, found []diskVersion) []error {
+	var errs []error
+	if len(m.Policy.Specific) == 0 && !m.Policy.All {
+		n := m.Policy.keep()
+		avail := m.reg.available() // newest first
+		threshold := int64(-1)
+		if len(avail) >= n {
+			threshold = avail[n-1]
+		}
+		count := 0
+		for _, dv := range found {
+			if count == n || dv.version <= threshold {
+				break
+			}
+			if m.reg.has(dv.version) {
+				count++
+				continue
+			}
+			if err := s.tryLoad(m, dv); err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			count++
+		}
+		return errs
+	}
+	for _, dv := range found {
+		if !m.Policy.wants(dv.version) || m.reg.has(dv.version) {
+			continue
+		}
+		if err := s.tryLoad(m, dv); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errs
+}
+
+// tryLoad loads dv unless it failed before with the same files.
+func (s *Server) tryLoad(m *servable, dv diskVersion) error {
+	if stamp, failed := m.failed[dv.version]; failed && stamp == dv.stamp {
+		return fmt.Errorf("version %d failed to load before and has not changed", dv.version)
+	}
+	return s.loadVersion(m, dv)
+}
+
+// loadVersion loads dv and makes it available. Failures are logged and
 // remembered; the caller decides whether to try another version.
-func (s *Server) loadVersion(dv diskVersion) error {
+func (s *Server) loadVersion(m *servable, dv diskVersion) error {
 	start := time.Now()
-	m, err := safeLoad(s.load, dv.dir, dv.version)
+	model, err := safeLoad(s.load, dv.dir, dv.version)
 	if err != nil {
-		s.failed[dv.version] = dv.stamp
-		s.log.Error("model version failed to load; will retry when its directory changes", "version", dv.version, "dir", dv.dir, "err", err)
+		m.failed[dv.version] = dv.stamp
+		m.log.Error("model version failed to load; will retry when its directory changes", "version", dv.version, "dir", dv.dir, "err", err)
 		return err
 	}
-	delete(s.failed, dv.version)
-	sigs, err := signatureDefs(m)
+	sigs, err := signatureDefs(model)
 	if err != nil {
 		err = fmt.Errorf("load model version %d from %s: %w", dv.version, dv.dir, err)
-		if cerr := m.Close(); cerr != nil {
+		if cerr := model.Close(); cerr != nil {
 			err = errors.Join(err, cerr)
 		}
-		s.failed[dv.version] = dv.stamp
-		s.log.Error("model version failed to load; will retry when its directory changes", "version", dv.version, "dir", dv.dir, "err", err)
+		m.failed[dv.version] = dv.stamp
+		m.log.Error("model version failed to load; will retry when its directory changes", "version", dv.version, "dir", dv.dir, "err", err)
 		return err
 	}
-	if mv := m.Version(); mv != dv.version {
+	delete(m.failed, dv.version)
+	if mv := model.Version(); mv != dv.version {
 		// The directory name is what TF Serving and clients go by.
-		s.log.Warn("model reports a version other than its directory's", "version", dv.version, "model_version", mv)
+		m.log.Warn("model reports a version other than its directory's", "version", dv.version, "model_version", mv)
 	}
-	v := newVersion(s.ctx, dv.version, dv.dir, m, sigs, s.cfg, s.queue, s.log)
-	if !s.reg.add(v) {
+	v := newVersion(s.ctx, dv.version, dv.dir, model, sigs, s.cfg, s.queue, m.log)
+	v.reg = m.reg
+	if !m.reg.add(v) {
 		return errClosed
 	}
-	s.log.Info("model version loaded", "version", dv.version, "dir", dv.dir, "classes", len(v.labels), "image_size", v.imageSize, "duration", time.Since(start))
+	m.log.Info("model version loaded", "version", dv.version, "dir", dv.dir, "classes", len(v.labels), "image_size", v.imageSize, "duration", time.Since(start))
 	return nil
 }
 

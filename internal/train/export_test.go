@@ -186,10 +186,13 @@ func TestExportIsServableAndMatchesTraining(t *testing.T) {
 		t.Fatalf("export with a random-weights --base returned %v, want ErrConfig naming the weights", err)
 	}
 	entries, _ := os.ReadDir(cfg.Export)
+	var names []string
 	for _, e := range entries {
-		if e.Name() != "1" && e.Name() != "2" {
-			t.Fatalf("export base path holds %q besides the versions", e.Name())
-		}
+		names = append(names, e.Name())
+	}
+	// The versions, and TF Serving's model config and batching parameters beside them.
+	if want := []string{"1", "2", savedmodel.BatchingFile, savedmodel.ModelsConfigFile}; !slices.Equal(names, want) {
+		t.Fatalf("export base path holds %v, want %v", names, want)
 	}
 
 	// `tfflowers predict FOLDER --json` (a flag after the folder) lists every image of

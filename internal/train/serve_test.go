@@ -135,7 +135,49 @@ func TestServeRealExport(t *testing.T) {
 	if _, err := predict(0); err != nil {
 		t.Fatalf("predict after the version switch: %v", err)
 	}
+	checkDecompressionBomb(t, restURL)
 	checkOfficialGRPCClient(t, grpcAddr, files, want)
+}
+
+// checkDecompressionBomb: a 20000x20000 PNG (400 MB decoded) is refused from its header,
+// without decoding: the process's peak RSS does not move.
+func checkDecompressionBomb(t *testing.T, restURL string) {
+	bomb := tftest.BombPNG(20000, 20000)
+	body, _ := json.Marshal(map[string]any{"instances": []any{map[string]string{"b64": base64.StdEncoding.EncodeToString(bomb)}}})
+	before := peakRSS(t)
+	start := time.Now()
+	resp, err := http.Post(restURL+"/v1/models/flowers:predict", "application/json", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	took := time.Since(start)
+	after := peakRSS(t)
+	if resp.StatusCode != http.StatusBadRequest || !bytes.Contains(b, []byte("image too large: PNG 20000x20000")) {
+		t.Errorf("bomb: %d %s", resp.StatusCode, b)
+	}
+	t.Logf("20000x20000 PNG bomb (%d bytes): 400 in %v, peak RSS %d -> %d MB", len(bomb), took, before>>20, after>>20)
+	if after-before > 100<<20 {
+		t.Errorf("peak RSS grew by %d MB answering the bomb: it was decoded", (after-before)>>20)
+	}
+}
+
+// peakRSS is this process's peak resident set (VmHWM), in bytes.
+func peakRSS(t *testing.T) int64 {
+	raw, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		t.Fatalf("peak RSS: %v", err)
+	}
+	for _, line := range strings.Split(string(raw), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			var kb int64
+			fmt.Sscanf(strings.TrimSpace(rest), "%d", &kb)
+			return kb << 10
+		}
+	}
+	t.Fatal("peak RSS: no VmHWM in /proc/self/status")
+	return 0
 }
 
 // serveBoth runs srv's REST and gRPC APIs on free loopback ports until the test ends.
@@ -166,6 +208,10 @@ func serveBoth(t *testing.T, srv *serve.Server) (restURL, grpcAddr string) {
 // the stored signatures, and TF Serving's status codes for bad requests.
 func checkOfficialGRPCClient(t *testing.T, addr string, files []string, want [][]float32) {
 	type call = map[string]any
+	bombPath := filepath.Join(t.TempDir(), "bomb.png")
+	if err := os.WriteFile(bombPath, tftest.BombPNG(20000, 20000), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	cases := []call{
 		{"images": files},
 		{"images": files[:1], "version": 2},
@@ -180,6 +226,7 @@ func checkOfficialGRPCClient(t *testing.T, addr string, files []string, want [][
 		{"call": "status"},
 		{"call": "classify"},
 		{"call": "regress", "model": "tulips"},
+		{"images": []string{bombPath}},
 	}
 	spec, _ := json.Marshal(cases)
 	path := filepath.Join(t.TempDir(), "cases.json")
@@ -239,6 +286,7 @@ func checkOfficialGRPCClient(t *testing.T, addr string, files []string, want [][
 		10: {"OK", ""},
 		11: {"INVALID_ARGUMENT", "Expected classification signature method_name to be tensorflow/serving/classify. Was: tensorflow/serving/predict"},
 		12: {"NOT_FOUND", "Servable not found for request: Latest(tulips)"},
+		13: {"INVALID_ARGUMENT", "instance 0: image too large: PNG 20000x20000"},
 	}
 	for i := 1; i < len(codes); i++ {
 		if res[i].Code != codes[i].code || !strings.Contains(res[i].Message, codes[i].msg) {
