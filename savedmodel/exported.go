@@ -144,8 +144,8 @@ func (e *Exported) run(feeds map[tf.Output]*tf.Tensor) ([][]float32, []int64, []
 }
 
 // Predict classifies encoded images in one run. When the batch fails (an image that
-// cannot be decoded fails the whole graph run), each image is retried alone so that
-// errs names the bad ones and the others still get results.
+// cannot be decoded fails the whole graph run), it is bisected until errs names the bad
+// ones; the others still get results.
 func (e *Exported) Predict(ctx context.Context, images [][]byte) (scores [][]float32, classIDs []int64, classes []string, errs []error, err error) {
 	if len(images) == 0 {
 		return nil, nil, nil, nil, nil
@@ -167,16 +167,23 @@ func (e *Exported) Predict(ctx context.Context, images [][]byte) (scores [][]flo
 		errs[0] = runErr
 		return make([][]float32, 1), make([]int64, 1), make([]string, 1), errs, nil
 	}
+	// Bisect: each half runs as one batch and only a failing half is split again, so k
+	// bad images among n cost about 2k·log2(n) runs instead of n, and the good ones keep
+	// being classified in batches.
 	scores, classIDs, classes = make([][]float32, len(images)), make([]int64, len(images)), make([]string, len(images))
-	for i := range images {
+	mid := len(images) / 2
+	for _, part := range [][2]int{{0, mid}, {mid, len(images)}} {
 		if err := ctx.Err(); err != nil {
 			return nil, nil, nil, nil, err
 		}
-		s, id, c, e1, err := e.Predict(ctx, images[i:i+1])
+		s, id, c, e1, err := e.Predict(ctx, images[part[0]:part[1]])
 		if err != nil {
 			return nil, nil, nil, nil, err
 		}
-		scores[i], classIDs[i], classes[i], errs[i] = s[0], id[0], c[0], e1[0]
+		copy(scores[part[0]:], s)
+		copy(classIDs[part[0]:], id)
+		copy(classes[part[0]:], c)
+		copy(errs[part[0]:], e1)
 	}
 	return scores, classIDs, classes, errs, nil
 }
