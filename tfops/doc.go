@@ -23,7 +23,9 @@
 //
 // A Session owns its tf.Session and must be closed; the graph it runs belongs to it.
 // Tensors returned by the bindings free their C memory in a finalizer only, which the
-// Go garbage collector cannot size; long loops call ReleaseTensors periodically.
+// Go garbage collector cannot size: every Session.Run charges the bytes it fed and
+// fetched to a process-wide budget and forces a collection when it fills (memory.go),
+// so no caller has to remember to release anything.
 //
 // # Concurrency
 //

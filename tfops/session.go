@@ -3,7 +3,6 @@ package tfops
 import (
 	"errors"
 	"fmt"
-	"runtime"
 	"sync"
 
 	tf "github.com/galeone/tensorflow/tensorflow/go"
@@ -47,6 +46,7 @@ func (s *Session) Run(what string, feeds map[tf.Output]*tf.Tensor, fetches []tf.
 		return nil, ErrClosed
 	}
 	out, err := s.sess.Run(feeds, fetches, targets)
+	chargeTensors(feeds, out)
 	if err != nil {
 		return nil, fmt.Errorf("tfops: run %s: %w", what, err)
 	}
@@ -76,8 +76,3 @@ func (s *Session) Close() error {
 	}
 	return nil
 }
-
-// ReleaseTensors frees the C memory of tensors that are no longer referenced. The bindings
-// free tensors only in finalizers and the Go GC does not see the C heap, so a loop that
-// feeds ~10 MB batches would otherwise grow without bound between collections.
-func ReleaseTensors() { runtime.GC() }

@@ -36,7 +36,6 @@ type options struct {
 	intra, inter  int
 	warmupBatches int
 	workers       int
-	releaseEvery  int
 }
 
 // record is one JSON line of output.
@@ -72,7 +71,6 @@ func main() {
 	flag.IntVar(&o.inter, "inter-op-threads", 0, "TensorFlow inter-op threads (0: TensorFlow's default)")
 	flag.IntVar(&o.warmupBatches, "warmup-batches", 2, "untimed Base.Extract calls before measuring")
 	flag.IntVar(&o.workers, "workers", 0, "decode goroutines (0: GOMAXPROCS, as internal/train)")
-	flag.IntVar(&o.releaseEvery, "release-every", 8, "call tfops.ReleaseTensors every N batches (as internal/train)")
 	flag.Parse()
 	o.modes = strings.Split(modes, ",")
 	if o.workers <= 0 {
@@ -151,7 +149,6 @@ func run(o options) error {
 			if err := enc.Encode(rec); err != nil {
 				return err
 			}
-			tfops.ReleaseTensors()
 		}
 	}
 	return nil
@@ -162,9 +159,6 @@ func measureRaw(o options, base *savedmodel.Base, images []float32, n int) (reco
 	for i := 0; i < o.rawBatches; i++ {
 		if _, _, err := base.Extract(images, n, o.size); err != nil {
 			return record{}, err
-		}
-		if (i+1)%o.releaseEvery == 0 {
-			tfops.ReleaseTensors()
 		}
 	}
 	sec := time.Since(start).Seconds()
@@ -240,7 +234,6 @@ func measurePipelined(o options, base *savedmodel.Base, dec *tfops.ImageDecoder,
 	}()
 	var rec record
 	waitStart := time.Now()
-	bi := 0
 	for b := range batches {
 		rec.DecodeSeconds += time.Since(waitStart).Seconds()
 		if b.err != nil {
@@ -259,10 +252,6 @@ func measurePipelined(o options, base *savedmodel.Base, dec *tfops.ImageDecoder,
 		rec.ModelSeconds += time.Since(t0).Seconds()
 		rec.Images += b.n
 		rec.Failed += b.failed
-		bi++
-		if bi%o.releaseEvery == 0 {
-			tfops.ReleaseTensors()
-		}
 		waitStart = time.Now()
 	}
 	rec.Seconds = time.Since(start).Seconds()

@@ -287,9 +287,6 @@ func (t *trainer) loop(ctx context.Context) error {
 			t.state.Batch = b.index + 1
 			t.state.GlobalStep++
 			prog.Update(min(t.state.Batch*cfg.BatchSize, len(order)), p.LossSum/math.Max(1, float64(p.Seen)), float64(p.Correct)/math.Max(1, float64(p.Seen)))
-			if b.index%8 == 7 {
-				tfops.ReleaseTensors()
-			}
 			if ctx.Err() != nil {
 				interrupted = true
 				break
