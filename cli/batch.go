@@ -2,7 +2,9 @@ package cli
 
 import (
 	"errors"
+	"flag"
 	"fmt"
+	"io"
 	"sort"
 
 	ucli "github.com/urfave/cli/v2"
@@ -50,6 +52,25 @@ func BatchFlags() map[string]batch.Flag {
 	return out
 }
 
+// CheckTrainArgs parses train arguments with train's own flag definitions, as the child
+// process will: batch.Config.CheckArgs.
+func CheckTrainArgs(args []string) error {
+	fs := flag.NewFlagSet("train", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	for _, f := range trainFlags() {
+		if err := f.Apply(fs); err != nil {
+			return err
+		}
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	return nil
+}
+
 func batchCommand() *ucli.Command {
 	return &ucli.Command{
 		Name:      "batch",
@@ -83,7 +104,7 @@ ROOT/summary.md (printed) and ROOT/summary.csv list every job. Exit codes: 0 all
 			}
 			_, err := batch.Run(c.Context, batch.Config{
 				JobsFile: c.Args().First(), Out: c.String("out"), Parallel: c.Int("parallel"),
-				Flags: BatchFlags(), LogLevel: level, Stdout: c.App.Writer,
+				Flags: BatchFlags(), CheckArgs: CheckTrainArgs, LogLevel: level, Stdout: c.App.Writer,
 			})
 			switch {
 			case err == nil:

@@ -390,3 +390,65 @@ echo '{"epochs": [{"val_accuracy": 0.5}, {"val_accuracy": 0.75}, {"val_accuracy"
 		t.Errorf("summary:\n%s", out.String())
 	}
 }
+
+// TestEpochsFollowedThroughMetrics: the batch reports a job's epochs from the
+// run/metrics.json the job writes, not from its log text: this fake job logs nothing.
+func TestEpochsFollowedThroughMetrics(t *testing.T) {
+	dir := t.TempDir()
+	fake := writeFile(t, dir, "fake-tfflowers", `#!/bin/sh
+out=""
+while [ $# -gt 0 ]; do
+  case "$1" in --out) out="$2"; shift;; esac
+  shift
+done
+mkdir -p "$out"
+echo '{"schema": 2, "epochs": [{"epoch": 1, "val_accuracy": 0.5, "val_loss": 1.25}]}' > "$out/.m" && mv "$out/.m" "$out/metrics.json"
+sleep 1
+echo '{"schema": 2, "epochs": [{"epoch": 1, "val_accuracy": 0.5, "val_loss": 1.25}, {"epoch": 2, "val_accuracy": 0.75, "val_loss": 0.5}]}' > "$out/.m" && mv "$out/.m" "$out/metrics.json"
+sleep 1
+`)
+	if err := os.Chmod(fake, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	file := writeFile(t, dir, "jobs.json", `{"out": "runs", "defaults": {"data": "photos"}, "jobs": [{"name": "one"}]}`)
+	var logs bytes.Buffer
+	_, err := batch.Run(context.Background(), batch.Config{
+		JobsFile: file, Executable: fake, Flags: cli.BatchFlags(), Parallel: 1, Stdout: io.Discard,
+		Logger: slog.New(slog.NewJSONHandler(&logs, nil)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, line := range strings.Split(logs.String(), "\n") {
+		var rec map[string]any
+		if json.Unmarshal([]byte(line), &rec) == nil && rec["msg"] == "job epoch" {
+			got = append(got, fmt.Sprintf("%v:%v:%v", rec["epoch"], rec["val_acc"], rec["val_loss"]))
+		}
+	}
+	if want := []string{"1:0.5:1.25", "2:0.75:0.5"}; !slices.Equal(got, want) {
+		t.Fatalf("job epoch records %v, want %v\n%s", got, want, logs.String())
+	}
+}
+
+// A job whose arguments train's own flags refuse fails the whole file before any job runs.
+func TestCheckArgsRefusesFile(t *testing.T) {
+	dir := t.TempDir()
+	file := writeFile(t, dir, "jobs.json", `{"out": "runs", "defaults": {"data": "photos"}, "grid": {"lr": [0.1, 0.5]}}`)
+	_, err := batch.Run(context.Background(), batch.Config{
+		JobsFile: file, Executable: "/nonexistent", Flags: cli.BatchFlags(), Stdout: io.Discard,
+		CheckArgs: func(args []string) error {
+			if slices.Contains(args, "--lr=0.5") {
+				return errors.New("invalid value for --lr")
+			}
+			return nil
+		},
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if !errors.Is(err, batch.ErrInvalid) || !strings.Contains(err.Error(), "job lr-0.5: invalid value for --lr") {
+		t.Fatalf("err %v, want ErrInvalid naming job lr-0.5", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "runs")); err == nil {
+		t.Error("the batch root was created for a refused jobs file")
+	}
+}

@@ -13,4 +13,10 @@
 //
 // A re-run skips done jobs, resumes (--resume) jobs whose run folder holds checkpoints and
 // re-runs the others. The package never touches TensorFlow itself: it is pure Go.
+//
+// Jobs are followed through the files their runs write (internal/contract): progress from
+// run/metrics.json after each epoch, results from it at the end; of the log, only the CLI's
+// final error line (contract.CLIErrorPrefix) and the last lines are kept for status.json.
+// Job values are typed by the train flags (Config.Flags) and each job's arguments are
+// parsed by train's own flag definitions (Config.CheckArgs) before anything runs.
 package batch

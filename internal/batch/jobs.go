@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/xrash/smetrics"
 	"gopkg.in/yaml.v3"
 )
 
@@ -588,29 +589,9 @@ func safe(s string) string {
 func closest(name string, flags map[string]Flag) string {
 	best, bestD := "", 3
 	for k := range flags {
-		if d := editDistance(name, k); d < bestD || d == bestD && best != "" && k < best {
+		if d := smetrics.WagnerFischer(name, k, 1, 1, 1); d < bestD || d == bestD && best != "" && k < best {
 			best, bestD = k, d
 		}
 	}
 	return best
-}
-
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }

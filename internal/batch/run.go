@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/tfflowers/tfflowers/internal/atomicfile"
+	"github.com/tfflowers/tfflowers/internal/contract"
 )
 
 // Errors Run returns besides ErrInvalid.
@@ -33,10 +34,30 @@ type Config struct {
 	// Executable is the tfflowers binary that runs each job (default os.Executable()).
 	Executable string
 	Flags      map[string]Flag // the train flags a jobs file may set
+	// CheckArgs parses one job's train arguments with the real train flag definitions
+	// (nil: no check), so a value train would refuse fails the whole file up front.
+	CheckArgs func(args []string) error
 	LogLevel   string          // passed on to the jobs as --log-level when not empty
 	Env        []string        // the jobs' environment (nil: this process's)
 	Stdout     io.Writer       // where the summary table is printed (nil: nowhere)
 	Logger     *slog.Logger    // the batch's own log lines (nil: slog.Default())
+}
+
+// checkJobArgs runs check on every job's arguments and lists the jobs train would refuse.
+func checkJobArgs(plan *Plan, check func([]string) error) error {
+	if check == nil {
+		return nil
+	}
+	var bad []string
+	for _, j := range plan.Jobs {
+		if err := check(j.Args); err != nil {
+			bad = append(bad, fmt.Sprintf("job %s: %v", j.Name, err))
+		}
+	}
+	if len(bad) > 0 {
+		return fmt.Errorf("%w: %s: %s", ErrInvalid, plan.File, strings.Join(bad, "; "))
+	}
+	return nil
 }
 
 // JobResult is one row of the summary.
@@ -86,6 +107,9 @@ type runner struct {
 func Run(ctx context.Context, cfg Config) (*Result, error) {
 	plan, err := Load(cfg.JobsFile, cfg.Flags)
 	if err != nil {
+		return nil, err
+	}
+	if err := checkJobArgs(plan, cfg.CheckArgs); err != nil {
 		return nil, err
 	}
 	r := &runner{cfg: cfg, plan: plan, log: cfg.Logger, exe: cfg.Executable}
@@ -326,9 +350,11 @@ func (r *runner) runJob(ctx context.Context, j Job, n, total int) {
 	}
 	defer logf.Close()
 	fmt.Fprintf(logf, "=== tfflowers batch: attempt %d at %s: %s %s\n", st.Attempts, started.Format(time.RFC3339), r.exe, strings.Join(st.Args, " "))
-	tap := &logTap{onEpoch: func(rec map[string]any) {
-		log.Info("job epoch", "epoch", rec["epoch"], "val_acc", rec["val_acc"], "val_loss", rec["val_loss"])
+	tap := &logTap{}
+	epochs := &epochWatch{run: run, report: func(e contract.EpochMetrics) {
+		log.Info("job epoch", "epoch", e.Epoch, "val_acc", round4(e.ValAcc), "val_loss", round4(e.ValLoss))
 	}}
+	epochs.seen = epochs.count() // a resumed job reports only its new epochs
 
 	cmd := exec.Command(r.exe, st.Args...)
 	cmd.Env = r.cfg.Env
@@ -365,7 +391,7 @@ func (r *runner) runJob(ctx context.Context, j Job, n, total int) {
 		case <-exited:
 		}
 	}()
-	following := follow(logf.Name(), offset, tap, exited)
+	following := follow(logf.Name(), offset, tap, epochs, exited)
 	werr := cmd.Wait()
 	close(exited)
 	<-following
@@ -412,13 +438,15 @@ func (r *runner) runJob(ctx context.Context, j Job, n, total int) {
 func round1(x float64) float64 { return float64(int64(x*10+0.5)) / 10 }
 func round4(x float64) float64 { return float64(int64(x*1e4+0.5)) / 1e4 }
 
-// follow feeds what is appended to the log file at path after offset to tap, until stop
-// is closed; then it reads what is left and closes the returned channel.
-func follow(path string, offset int64, tap *logTap, stop <-chan struct{}) <-chan struct{} {
+// follow feeds what is appended to the log file at path after offset to tap, and the
+// run's new epochs to epochs, until stop is closed; then it reads what is left and closes
+// the returned channel.
+func follow(path string, offset int64, tap *logTap, epochs *epochWatch, stop <-chan struct{}) <-chan struct{} {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		defer tap.flush()
+		defer epochs.check()
 		f, err := os.Open(path)
 		if err != nil {
 			return
@@ -431,6 +459,7 @@ func follow(path string, offset int64, tap *logTap, stop <-chan struct{}) <-chan
 		defer tick.Stop()
 		for {
 			io.Copy(tap, f) // to EOF; more may come later
+			epochs.check()
 			select {
 			case <-stop:
 				io.Copy(tap, f)
@@ -442,14 +471,42 @@ func follow(path string, offset int64, tap *logTap, stop <-chan struct{}) <-chan
 	return done
 }
 
-// logTap watches a job's output lines go by: epoch records for progress, the CLI's final
-// "tfflowers: ..." error line, the last lines.
+// epochWatch follows a job's progress through the file the run writes after every epoch
+// (run/metrics.json, read through the contract's types), not through its log text.
+type epochWatch struct {
+	run    string
+	seen   int
+	report func(contract.EpochMetrics)
+}
+
+// count is the number of epochs run/metrics.json records now (0 without one).
+func (w *epochWatch) count() int {
+	m, err := contract.ReadMetrics(w.run)
+	if err != nil {
+		return 0
+	}
+	return len(m.Epochs)
+}
+
+// check reports the epochs recorded since the last check. Only follow's goroutine calls it.
+func (w *epochWatch) check() {
+	m, err := contract.ReadMetrics(w.run) // written atomically: complete or absent
+	if err != nil {
+		return
+	}
+	for _, e := range m.Epochs[min(w.seen, len(m.Epochs)):] {
+		w.report(e)
+	}
+	w.seen = max(w.seen, len(m.Epochs))
+}
+
+// logTap watches a job's output lines go by: the CLI's final error line
+// (contract.CLIErrorPrefix) and the last lines.
 type logTap struct {
 	mu      sync.Mutex
 	partial []byte
 	lastErr string
 	tail    []string
-	onEpoch func(map[string]any)
 }
 
 const maxLine = 64 << 10
@@ -486,14 +543,8 @@ func (t *logTap) line(s string) {
 	if strings.TrimSpace(s) == "" {
 		return
 	}
-	if strings.HasPrefix(s, "tfflowers: ") {
-		t.lastErr = strings.TrimPrefix(s, "tfflowers: ")
-	}
-	if strings.HasPrefix(s, "{") && t.onEpoch != nil {
-		var rec map[string]any
-		if json.Unmarshal([]byte(s), &rec) == nil && rec["msg"] == "epoch done" {
-			t.onEpoch(rec)
-		}
+	if msg, ok := strings.CutPrefix(s, contract.CLIErrorPrefix); ok {
+		t.lastErr = msg
 	}
 	t.tail = append(t.tail, s)
 	if len(t.tail) > 3 {

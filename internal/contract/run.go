@@ -19,3 +19,7 @@ const (
 	BestCheckpointDir  = "best"
 	RunLockFile        = ".lock"
 )
+
+// CLIErrorPrefix starts the one line a failing tfflowers command prints on stderr
+// ("tfflowers: <error>"); tfflowers batch reports that line as the job's error.
+const CLIErrorPrefix = "tfflowers: "
