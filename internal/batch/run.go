@@ -37,10 +37,10 @@ type Config struct {
 	// CheckArgs parses one job's train arguments with the real train flag definitions
 	// (nil: no check), so a value train would refuse fails the whole file up front.
 	CheckArgs func(args []string) error
-	LogLevel   string          // passed on to the jobs as --log-level when not empty
-	Env        []string        // the jobs' environment (nil: this process's)
-	Stdout     io.Writer       // where the summary table is printed (nil: nowhere)
-	Logger     *slog.Logger    // the batch's own log lines (nil: slog.Default())
+	LogLevel  string       // passed on to the jobs as --log-level when not empty
+	Env       []string     // the jobs' environment (nil: this process's)
+	Stdout    io.Writer    // where the summary table is printed (nil: nowhere)
+	Logger    *slog.Logger // the batch's own log lines (nil: slog.Default())
 }
 
 // checkJobArgs runs check on every job's arguments and lists the jobs train would refuse.
