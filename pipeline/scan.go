@@ -47,24 +47,54 @@ func ScanFolders(root string, opts ScanOptions) (*Dataset, error) {
 		return nil, fmt.Errorf("scan %s: %w (%s): expected a folder with one sub-folder per class, e.g. %s",
 			root, ErrNotDir, why, layoutExample(root))
 	}
-	entries, err := os.ReadDir(root)
-	if err != nil {
-		return nil, fmt.Errorf("scan %s: %w", root, err)
-	}
-
 	sc := &scanner{visited: map[dirID]bool{}, active: map[dirID]bool{}}
 	if id, ok := dirIDOf(root, fi); ok {
 		sc.visited[id] = true
 	}
+	classes, err := sc.classDirs(root)
+	if err != nil {
+		return nil, err
+	}
+	d := &Dataset{}
+	perClass := make([]int, len(classes))
+	for label, c := range classes {
+		d.Classes = append(d.Classes, c.name)
+		before := len(sc.samples)
+		if c.hasID {
+			sc.active[c.id] = true
+		}
+		sc.walk(c.path, label)
+		if c.hasID {
+			delete(sc.active, c.id)
+		}
+		// Byte order of the full path within a class, independent of how
+		// the walk reached each file.
+		slices.SortFunc(sc.samples[before:], func(a, b Sample) int { return strings.Compare(a.Name, b.Name) })
+		perClass[label] = len(sc.samples) - before
+	}
+	d.Samples = sc.samples
+	d.Skipped = sc.skipped
+	if err := checkScan(root, d, classes, perClass, opts.Strict); err != nil {
+		return nil, err
+	}
+	return d, nil
+}
 
-	// First pass: find class folders and stray images. Class folders are
-	// all registered as visited before any is walked, so a symlink from
-	// one class into another is reported as a duplicate instead of
-	// stealing the other class's images.
-	type classDir struct {
-		name, path string
-		id         dirID
-		hasID      bool
+// classDir is one class sub-folder of the scanned root.
+type classDir struct {
+	name, path string
+	id         dirID
+	hasID      bool
+}
+
+// classDirs finds the class folders of root, refusing images directly in it. Class
+// folders are all registered as visited before any is walked, so a symlink from one
+// class into another is reported as a duplicate instead of stealing the other class's
+// images.
+func (sc *scanner) classDirs(root string) ([]classDir, error) {
+	entries, err := os.ReadDir(root)
+	if err != nil {
+		return nil, fmt.Errorf("scan %s: %w", root, err)
 	}
 	var classes []classDir
 	var strayImages []string
@@ -99,40 +129,25 @@ func ScanFolders(root string, opts ScanOptions) (*Dataset, error) {
 		return nil, fmt.Errorf("scan %s: %w: found %d image file(s) directly in the folder (e.g. %s); expected one sub-folder per class, e.g. %s (did you pass a class folder instead of its parent?)",
 			root, ErrImagesInRoot, len(strayImages), strayImages[0], layoutExample(root))
 	}
+	return classes, nil
+}
 
-	d := &Dataset{}
-	perClass := make([]int, len(classes))
-	for label, c := range classes {
-		d.Classes = append(d.Classes, c.name)
-		before := len(sc.samples)
-		if c.hasID {
-			sc.active[c.id] = true
-		}
-		sc.walk(c.path, label)
-		if c.hasID {
-			delete(sc.active, c.id)
-		}
-		// Byte order of the full path within a class, independent of how
-		// the walk reached each file.
-		slices.SortFunc(sc.samples[before:], func(a, b Sample) int { return strings.Compare(a.Name, b.Name) })
-		perClass[label] = len(sc.samples) - before
-	}
-	d.Samples = sc.samples
-	d.Skipped = sc.skipped
-
-	if opts.Strict && len(d.Skipped) > 0 {
+// checkScan refuses a scan training cannot use: skipped files under --strict, no images,
+// an empty class folder, a single class.
+func checkScan(root string, d *Dataset, classes []classDir, perClass []int, strict bool) error {
+	if strict && len(d.Skipped) > 0 {
 		s := d.Skipped[0]
 		more := ""
 		if n := len(d.Skipped) - 1; n > 0 {
 			more = fmt.Sprintf(" (and %d more)", n)
 		}
-		return nil, fmt.Errorf("scan %s: %w: %s: %s%s", root, ErrUnreadable, s.Name, s.Reason, more)
+		return fmt.Errorf("scan %s: %w: %s: %s%s", root, ErrUnreadable, s.Name, s.Reason, more)
 	}
 	if len(d.Samples) == 0 {
 		if len(classes) == 0 {
-			return nil, fmt.Errorf("scan %s: %w: no class sub-folders found; expected %s", root, ErrNoImages, layoutExample(root))
+			return fmt.Errorf("scan %s: %w: no class sub-folders found; expected %s", root, ErrNoImages, layoutExample(root))
 		}
-		return nil, fmt.Errorf("scan %s: %w: none of the %d class folders contains a readable .jpg/.jpeg/.png/.gif/.bmp image (%d files skipped)",
+		return fmt.Errorf("scan %s: %w: none of the %d class folders contains a readable .jpg/.jpeg/.png/.gif/.bmp image (%d files skipped)",
 			root, ErrNoImages, len(classes), len(d.Skipped))
 	}
 	var empty []string
@@ -142,14 +157,14 @@ func ScanFolders(root string, opts ScanOptions) (*Dataset, error) {
 		}
 	}
 	if len(empty) > 0 {
-		return nil, fmt.Errorf("scan %s: %w: class folder(s) %s: remove the folder or add images to it",
+		return fmt.Errorf("scan %s: %w: class folder(s) %s: remove the folder or add images to it",
 			root, ErrEmptyClass, strings.Join(empty, ", "))
 	}
 	if len(classes) < 2 {
-		return nil, fmt.Errorf("scan %s: %w, found only %q; add a sub-folder of images for each other class",
+		return fmt.Errorf("scan %s: %w, found only %q; add a sub-folder of images for each other class",
 			root, ErrSingleClass, classes[0].name)
 	}
-	return d, nil
+	return nil
 }
 
 // layoutExample shows the expected layout under root.
