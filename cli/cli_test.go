@@ -38,13 +38,16 @@ func TestTrainUsageErrors(t *testing.T) {
 		args []string
 		want string // part of the message
 	}{
-		"unknown flag":  {[]string{"train", "--nope"}, "nope"},
-		"missing data":  {[]string{"train", "--data", filepath.Join(tmp, "missing"), "--out", filepath.Join(tmp, "o")}, "missing"},
-		"bad split":     {[]string{"train", "--data", shared, "--val-split", "1.5", "--out", filepath.Join(tmp, "o")}, "--val-split"},
-		"bad device":    {[]string{"train", "--data", shared, "--device", "quantum", "--out", filepath.Join(tmp, "o")}, "device"},
-		"missing base":  {[]string{"train", "--data", shared, "--base", filepath.Join(tmp, "nobase"), "--out", filepath.Join(tmp, "o")}, "export_base_model.py"},
-		"both labels":   {[]string{"train", "--tfrecords", tmp, "--classes", "a,b", "--labels", "x.txt", "--out", filepath.Join(tmp, "o")}, "--labels"},
-		"labels needed": {[]string{"train", "--tfrecords", tmp, "--out", filepath.Join(tmp, "o")}, "--classes"},
+		"unknown flag":       {[]string{"train", "--nope"}, "nope"},
+		"missing data":       {[]string{"train", "--data", filepath.Join(tmp, "missing"), "--out", filepath.Join(tmp, "o")}, "missing"},
+		"bad split":          {[]string{"train", "--data", shared, "--val-split", "1.5", "--out", filepath.Join(tmp, "o")}, "--val-split"},
+		"bad test split":     {[]string{"train", "--data", shared, "--test-split", "1", "--out", filepath.Join(tmp, "o")}, "--test-split"},
+		"splits sum to 1":    {[]string{"train", "--data", shared, "--val-split", "0.5", "--test-split", "0.5", "--out", filepath.Join(tmp, "o")}, "sum must be below 1"},
+		"test dir and split": {[]string{"train", "--data", shared, "--test-dir", tmp, "--test-split", "0.2", "--out", filepath.Join(tmp, "o")}, "--test-dir or --test-split"},
+		"bad device":         {[]string{"train", "--data", shared, "--device", "quantum", "--out", filepath.Join(tmp, "o")}, "device"},
+		"missing base":       {[]string{"train", "--data", shared, "--base", filepath.Join(tmp, "nobase"), "--out", filepath.Join(tmp, "o")}, "export_base_model.py"},
+		"both labels":        {[]string{"train", "--tfrecords", tmp, "--classes", "a,b", "--labels", "x.txt", "--out", filepath.Join(tmp, "o")}, "--labels"},
+		"labels needed":      {[]string{"train", "--tfrecords", tmp, "--out", filepath.Join(tmp, "o")}, "--classes"},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {

@@ -22,7 +22,9 @@ func trainFlags() []ucli.Flag {
 		&ucli.StringFlag{Name: "classes", Usage: "comma-separated class names for --tfrecords"},
 		&ucli.StringFlag{Name: "labels", Usage: "labels file (one class per line) for --tfrecords"},
 		&ucli.StringFlag{Name: "val-dir", Usage: "explicit validation folder (same class folders) instead of --val-split"},
-		&ucli.Float64Flag{Name: "val-split", Value: 0.2, Usage: "fraction of each class held out for validation (seeded, stratified)"},
+		&ucli.Float64Flag{Name: "val-split", Value: 0.1, Usage: "fraction of each class held out for validation: early stopping, --restore-best (seeded, stratified)"},
+		&ucli.Float64Flag{Name: "test-split", Value: 0.1, Usage: "fraction of each class held out as the test set, evaluated once after training (seeded, stratified; 0: none)"},
+		&ucli.StringFlag{Name: "test-dir", Usage: "explicit test folder (same class folders) instead of --test-split"},
 		&ucli.BoolFlag{Name: "strict", Usage: "stop on unreadable or corrupt images instead of skipping them"},
 		&ucli.StringFlag{Name: "base", EnvVars: envFor("base"), Value: "models/base", Usage: "base SavedModel from scripts/export_base_model.py"},
 		&ucli.IntFlag{Name: "image-size", Value: 192, Usage: "images are resized to SIZE x SIZE"},
@@ -70,8 +72,12 @@ func trainCommand() *ucli.Command {
 				return classify(err)
 			}
 			m := res.Metrics
-			fmt.Fprintf(c.App.Writer, "val_accuracy %.4f val_loss %.4f after %d epochs in %.1fs; outputs in %s\n",
-				m.FinalValAcc, m.FinalValLoss, len(m.Epochs), m.TotalSeconds, res.Out)
+			test := "no test set"
+			if m.Test != nil {
+				test = fmt.Sprintf("test_accuracy %.4f (95%% CI %.4f-%.4f, %d images) test_loss %.4f", m.Test.Accuracy, m.Test.AccuracyCI.Lo, m.Test.AccuracyCI.Hi, m.Test.Images, m.Test.Loss)
+			}
+			fmt.Fprintf(c.App.Writer, "val_accuracy %.4f val_loss %.4f; %s; after %d epochs in %.1fs; outputs in %s\n",
+				m.FinalValAcc, m.FinalValLoss, test, len(m.Epochs), m.TotalSeconds, res.Out)
 			if res.ExportDir != "" {
 				fmt.Fprintf(c.App.Writer, "exported version %d to %s\n", res.ExportVersion, res.ExportDir)
 			}
@@ -84,6 +90,7 @@ func trainConfig(c *ucli.Context) (train.Config, error) {
 	cfg := train.Config{
 		Version: Version,
 		Data:    c.String("data"), TFRecords: c.StringSlice("tfrecords"), ValDir: c.String("val-dir"), ValSplit: c.Float64("val-split"),
+		TestDir: c.String("test-dir"), TestSplit: c.Float64("test-split"),
 		Strict: c.Bool("strict"), Base: c.String("base"), ImageSize: c.Int("image-size"), Head: c.String("head"),
 		Dropout: c.Float64("dropout"), LabelSmoothing: c.Float64("label-smoothing"), LR: c.Float64("lr"),
 		BatchSize: c.Int("batch-size"), Epochs: c.Int("epochs"), Seed: c.Uint64("seed"), Patience: c.Int("patience"), RestoreBest: c.Bool("restore-best"),
@@ -95,6 +102,12 @@ func trainConfig(c *ucli.Context) (train.Config, error) {
 	}
 	if c.Bool("augment") {
 		cfg.Augment = tfops.Augment{Flip: true, Zoom: c.Float64("augment-zoom"), Brightness: c.Float64("augment-brightness")}
+	}
+	if cfg.TestDir != "" {
+		if c.IsSet("test-split") {
+			return cfg, usagef("give --test-dir or --test-split, not both")
+		}
+		cfg.TestSplit = 0
 	}
 	switch {
 	case c.String("classes") != "" && c.String("labels") != "":

@@ -58,15 +58,25 @@ def split(labels, val_fraction, seed):
 
 
 def split_like(paths, val_csv):
-    """tfflowers' own split: the files of a run's val_predictions.csv are the validation set."""
+    """tfflowers' own split: the files of a run's val_predictions.csv are the validation set,
+    those of the test_predictions.csv beside it (if any) the held-out test set; the rest trains."""
     import csv
 
-    with open(val_csv, newline="") as f:
-        val = {os.path.realpath(row["file"]) for row in csv.DictReader(f)}
-    is_val = np.array([os.path.realpath(p) in val for p in paths])
-    if is_val.sum() != len(val):
-        raise SystemExit(f"bench_keras: {val_csv} lists {len(val)} files, {is_val.sum()} of them found in --data")
-    return np.flatnonzero(~is_val), np.flatnonzero(is_val)
+    def listed(path):
+        with open(path, newline="") as f:
+            return {os.path.realpath(row["file"]) for row in csv.DictReader(f)}
+
+    test_csv = os.path.join(os.path.dirname(val_csv), "test_predictions.csv")
+    sets = [listed(val_csv), listed(test_csv) if os.path.isfile(test_csv) else set()]
+    real = [os.path.realpath(p) for p in paths]
+    out = []
+    for name, files in zip((val_csv, test_csv), sets):
+        hit = np.array([r in files for r in real], dtype=bool)
+        if hit.sum() != len(files):
+            raise SystemExit(f"bench_keras: {name} lists {len(files)} files, {hit.sum()} of them found in --data")
+        out.append(hit)
+    is_val, is_test = out
+    return np.flatnonzero(~is_val & ~is_test), np.flatnonzero(is_val), np.flatnonzero(is_test)
 
 
 def setup_tf(a):
@@ -183,7 +193,7 @@ def cmd_fit(a):
 
     classes, paths, labels = scan(a.data, a.limit)
     if a.val_list:
-        tr, va = split_like(paths, a.val_list)
+        tr, va, _ = split_like(paths, a.val_list)
     else:
         tr, va = split(labels, a.val_split, a.seed)
     paths = np.array(paths)

@@ -52,7 +52,15 @@ def read_run(run):
                          "this study needs the folder and the split")
     with open(ppath, newline="") as f:
         val = [row["file"] for row in csv.DictReader(f)]
-    return m, cfg, val
+    # The run's held-out test images are neither trained nor scored on here.
+    test = []
+    tpath = os.path.join(run, "test_predictions.csv")
+    if os.path.isfile(tpath):
+        with open(tpath, newline="") as f:
+            test = [row["file"] for row in csv.DictReader(f)]
+    if len(test) != m.get("test_images", 0):
+        raise StudyError(f"--run {run}: metrics.json counts {m.get('test_images', 0)} test images, test_predictions.csv lists {len(test)}")
+    return m, cfg, val, test
 
 
 def list_files(data, classes):
@@ -131,7 +139,7 @@ def main(argv=None):
         print("frozen_ceiling: --seeds must be at least 1", file=sys.stderr)
         return 2
     try:
-        m, cfg, val = read_run(a.run)
+        m, cfg, val, test = read_run(a.run)
         data = cfg["data"]
         if not os.path.isabs(data):  # the run recorded it relative to where tfflowers ran
             data = os.path.abspath(data)
@@ -145,7 +153,8 @@ def main(argv=None):
                 raise StudyError(f"validation file {v} from {a.run}/val_predictions.csv is not under {data}")
             va.append(i)
         va = np.array(sorted(va))
-        tr = np.setdiff1d(np.arange(len(files)), va)
+        held = [keyed[os.path.realpath(f)] for f in test if os.path.realpath(f) in keyed]
+        tr = np.setdiff1d(np.arange(len(files)), np.concatenate([va, np.array(held, dtype=va.dtype)]))
         from export_base_model import ExportError, build_keras_model
         try:
             base = build_keras_model("npy", a.weights_npy, 1.0, 0)

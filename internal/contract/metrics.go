@@ -27,6 +27,8 @@ type RunConfig struct {
 	TFRecords      []string `json:"tfrecords"`
 	ValDir         string   `json:"val_dir"`
 	ValSplit       float64  `json:"val_split"`
+	TestDir        string   `json:"test_dir"`
+	TestSplit      float64  `json:"test_split"`
 	Base           string   `json:"base"`
 	ImageSize      int      `json:"image_size"`
 	Head           string   `json:"head"`
@@ -70,6 +72,16 @@ type EpochMetrics struct {
 	LR           float64 `json:"learning_rate"`
 }
 
+// TestMetrics is the one evaluation of the final model on the test set, which no
+// decision of the run (early stopping, --restore-best, the schedule) has seen.
+type TestMetrics struct {
+	Images     int               `json:"images"`
+	Accuracy   float64           `json:"accuracy"`
+	AccuracyCI report.Interval   `json:"accuracy_ci95"` // Wilson score interval
+	Loss       float64           `json:"loss"`
+	Confusion  *report.Confusion `json:"confusion"`
+}
+
 // CacheStats is the feature cache's use during the run.
 type CacheStats struct {
 	Dir     string `json:"dir"`
@@ -93,13 +105,18 @@ type Metrics struct {
 	Classes      []string       `json:"classes"`
 	TrainImages  int            `json:"train_images"`
 	ValImages    int            `json:"val_images"`
+	TestImages   int            `json:"test_images"`
 	Skipped      int            `json:"skipped_files"`
 	Epochs       []EpochMetrics `json:"epochs"`
 	BestEpoch    int            `json:"best_epoch"`
 	BestValLoss  float64        `json:"best_val_loss"`
 	FinalValAcc  float64        `json:"final_val_accuracy"`
 	FinalValLoss float64        `json:"final_val_loss"`
-	StoppedEarly bool           `json:"stopped_early"`
+	// FinalValAccCI is the 95 % Wilson interval of FinalValAcc.
+	FinalValAccCI report.Interval `json:"final_val_accuracy_ci95"`
+	// Test is the held-out test set's one evaluation of the final model; nil without a test set.
+	Test         *TestMetrics `json:"test,omitempty"`
+	StoppedEarly bool         `json:"stopped_early"`
 	// RestoredBestEpoch is the epoch whose weights the run ended with (--restore-best); 0: the last.
 	RestoredBestEpoch int               `json:"restored_best_epoch,omitempty"`
 	Confusion         *report.Confusion `json:"confusion"`
@@ -172,4 +189,13 @@ func (m *Metrics) CheckExportable(out string, baseOverride bool) error {
 		return fmt.Errorf("%w: %s records config.image_size %d; want a positive size", ErrRunRecord, path, m.Config.ImageSize)
 	}
 	return nil
+}
+
+// MarshalJSON writes a non-finite loss (a diverged run) as null instead of failing.
+func (t TestMetrics) MarshalJSON() ([]byte, error) {
+	type plain TestMetrics
+	return json.Marshal(struct {
+		plain
+		Loss *float64 `json:"loss"`
+	}{plain(t), finite(t.Loss)})
 }

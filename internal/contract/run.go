@@ -7,17 +7,19 @@ package contract
 //	OUT/labels.txt              class names in class-id order
 //	OUT/curves.png              loss and accuracy per epoch
 //	OUT/val_predictions.csv     every validation image's prediction
+//	OUT/test_predictions.csv    every test image's prediction (runs with a test set)
 //	OUT/checkpoints/step-N/     the newest checkpoints; checkpoints/best: the best epoch's
 //	OUT/.lock                   held (flock) by the one process writing the run
 const (
-	MetricsFile        = "metrics.json"
-	LabelsFile         = "labels.txt"
-	CurvesFile         = "curves.png"
-	ValPredictionsFile = "val_predictions.csv"
-	CheckpointsDir     = "checkpoints"
-	CheckpointPrefix   = "step-"
-	BestCheckpointDir  = "best"
-	RunLockFile        = ".lock"
+	MetricsFile         = "metrics.json"
+	LabelsFile          = "labels.txt"
+	CurvesFile          = "curves.png"
+	ValPredictionsFile  = "val_predictions.csv"
+	TestPredictionsFile = "test_predictions.csv"
+	CheckpointsDir      = "checkpoints"
+	CheckpointPrefix    = "step-"
+	BestCheckpointDir   = "best"
+	RunLockFile         = ".lock"
 )
 
 // CLIErrorPrefix starts the one line a failing tfflowers command prints on stderr

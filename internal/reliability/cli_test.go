@@ -311,8 +311,8 @@ func TestUnreadableFilesAsNobody(t *testing.T) {
 		t.Fatalf("training as nobody exited %d:\n%s", code, stderr)
 	}
 	contains(t, "stderr", stderr, "skipped unusable files", "count=2", "secret.jpg (cannot read: permission denied)", "locked (cannot list folder: permission denied)")
-	if m := readMetrics(t, out); m.Skipped != 2 || m.TrainImages+m.ValImages != 12 {
-		t.Fatalf("metrics: %d skipped, %d images; want 2 and 12", m.Skipped, m.TrainImages+m.ValImages)
+	if m := readMetrics(t, out); m.Skipped != 2 || m.TrainImages+m.ValImages+m.TestImages != 12 {
+		t.Fatalf("metrics: %d skipped, %d images; want 2 and 12", m.Skipped, m.TrainImages+m.ValImages+m.TestImages)
 	}
 	for _, l := range strings.Split(stderr, "\n") {
 		if strings.Contains(l, "skipped") {

@@ -89,13 +89,7 @@ func (c *Confusion) Total() int {
 }
 
 // Accuracy is the fraction of examples on the diagonal, 0 for an empty matrix.
-func (c *Confusion) Accuracy() float64 {
-	correct := 0
-	for i := range c.Counts {
-		correct += c.Counts[i][i]
-	}
-	return ratio(correct, c.Total())
-}
+func (c *Confusion) Accuracy() float64 { return ratio(c.Correct(), c.Total()) }
 
 // MarshalJSON adds the derived per-class metrics and accuracy to the raw
 // counts, so a saved report is readable without recomputing anything. It has

@@ -15,7 +15,11 @@ type Config struct {
 	TFRecords []string // TFRecord files or dirs (instead of Data)
 	Classes   []string // class names for TFRecords
 	ValDir    string   // explicit validation folder (instead of ValSplit)
-	ValSplit  float64
+	ValSplit  float64  // fraction of each class for validation (of the whole dataset)
+	// The test set is held out before anything else and evaluated once, after training:
+	// TestDir (a folder with the same classes) or TestSplit (fraction of each class; 0: none).
+	TestDir   string
+	TestSplit float64
 	Strict    bool
 
 	Base           string
@@ -91,6 +95,12 @@ func (c *Config) Validate() error {
 		return bad("--label-smoothing %v: must be in [0, 1)", c.LabelSmoothing)
 	case c.ValDir == "" && (c.ValSplit <= 0 || c.ValSplit >= 1):
 		return bad("--val-split %v: must be in (0, 1), or give --val-dir", c.ValSplit)
+	case !(c.TestSplit >= 0 && c.TestSplit < 1):
+		return bad("--test-split %v: must be in [0, 1) (0: no test set)", c.TestSplit)
+	case c.TestDir != "" && c.TestSplit > 0:
+		return bad("give --test-dir or --test-split, not both")
+	case c.ValDir == "" && c.ValSplit+c.TestSplit >= 1:
+		return bad("--val-split %v and --test-split %v leave nothing to train on: their sum must be below 1", c.ValSplit, c.TestSplit)
 	case c.Patience < 0:
 		return bad("--patience %d: must be >= 0", c.Patience)
 	case c.Head != tfops.HeadGAP && c.Head != tfops.HeadFlatten:

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"log/slog"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
@@ -20,9 +21,9 @@ import (
 
 // dataSplit is the data of a run after scanning and splitting.
 type dataSplit struct {
-	classes    []string
-	train, val []pipeline.Sample
-	skipped    []pipeline.Skipped
+	classes          []string
+	train, val, test []pipeline.Sample
+	skipped          []pipeline.Skipped
 }
 
 // loadData scans the inputs and splits them, failing before any training on bad data.
@@ -39,6 +40,29 @@ func loadData(cfg *Config) (*dataSplit, error) {
 		return nil, err
 	}
 	out := &dataSplit{classes: ds.Classes, skipped: ds.Skipped}
+	// The test set comes out first, by a ranking of names alone, so that neither the
+	// validation fraction nor the test images' contents change what training sees.
+	valFraction := cfg.ValSplit
+	switch {
+	case cfg.TestDir != "":
+		tds, err := pipeline.ScanFolders(cfg.TestDir, opts)
+		if err != nil {
+			return nil, fmt.Errorf("--test-dir: %w", err)
+		}
+		if err := pipeline.CheckSameClasses(ds, tds); err != nil {
+			return nil, fmt.Errorf("--test-dir: %w", err)
+		}
+		out.test = tds.Samples
+		out.skipped = append(out.skipped, tds.Skipped...)
+	case cfg.TestSplit > 0:
+		rest, test, err := pipeline.SplitTest(ds, cfg.TestSplit, cfg.Seed)
+		if err != nil {
+			return nil, fmt.Errorf("--test-split: %w", err)
+		}
+		ds = &pipeline.Dataset{Classes: ds.Classes, Samples: rest, Skipped: ds.Skipped}
+		out.test = test
+		valFraction = cfg.ValSplit / (1 - cfg.TestSplit) // --val-split is a fraction of the whole dataset
+	}
 	if cfg.ValDir != "" {
 		vds, err := pipeline.ScanFolders(cfg.ValDir, opts)
 		if err != nil {
@@ -49,14 +73,43 @@ func loadData(cfg *Config) (*dataSplit, error) {
 		}
 		out.train, out.val = ds.Samples, vds.Samples
 		out.skipped = append(out.skipped, vds.Skipped...)
-	} else if out.train, out.val, err = pipeline.Split(ds, cfg.ValSplit, cfg.Seed); err != nil {
+	} else if out.train, out.val, err = pipeline.Split(ds, valFraction, cfg.Seed); err != nil {
 		return nil, err
+	}
+	if cfg.TestDir != "" && overlaps(out.test, out.train, out.val) {
+		return nil, fmt.Errorf("%w: --test-dir %s holds images that are also training or validation images; a test set must be disjoint", ErrConfig, cfg.TestDir)
 	}
 	if len(out.val) == 0 {
 		return nil, fmt.Errorf("%w: the validation set is empty; raise --val-split or give --val-dir", ErrConfig)
 	}
 	warnSkipped(cfg.Logger, out.skipped)
 	return out, nil
+}
+
+// overlaps reports whether a file of test is also in one of the others, by resolved path
+// (symlinks followed; a byte-identical copy under another name is not detected).
+func overlaps(test []pipeline.Sample, others ...[]pipeline.Sample) bool {
+	abs := func(name string) string {
+		if r, err := filepath.EvalSymlinks(name); err == nil {
+			name = r
+		}
+		if a, err := filepath.Abs(name); err == nil {
+			return a
+		}
+		return name
+	}
+	seen := map[string]bool{}
+	for _, set := range others {
+		for _, s := range set {
+			seen[abs(s.Name)] = true
+		}
+	}
+	for _, s := range test {
+		if seen[abs(s.Name)] {
+			return true
+		}
+	}
+	return false
 }
 
 func warnSkipped(log *slog.Logger, skipped []pipeline.Skipped) {

@@ -14,6 +14,7 @@ import (
 type (
 	EpochMetrics = contract.EpochMetrics
 	Metrics      = contract.Metrics
+	TestMetrics  = contract.TestMetrics
 )
 
 func writeMetrics(out string, m *Metrics) error {

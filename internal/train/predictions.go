@@ -10,12 +10,15 @@ import (
 	"github.com/tfflowers/tfflowers/internal/contract"
 )
 
-// valPredictionsFile lists the final model's prediction for every validation image, so
-// that a user can look at the photos it gets wrong and a reference run (Keras, another
-// tool) can be scored on exactly the same split.
-const valPredictionsFile = contract.ValPredictionsFile
+// valPredictionsFile and testPredictionsFile list the final model's prediction for every
+// validation and test image, so that a user can look at the photos it gets wrong and a
+// reference run (Keras, another tool) can be trained and scored on exactly the same split.
+const (
+	valPredictionsFile  = contract.ValPredictionsFile
+	testPredictionsFile = contract.TestPredictionsFile
+)
 
-// valPrediction is the final model's answer for one validation image.
+// valPrediction is the final model's answer for one validation or test image.
 type valPrediction struct {
 	name      string // as pipeline.Sample.Name: a path, or file.tfrec#index
 	label     int
@@ -23,10 +26,10 @@ type valPrediction struct {
 	probs     []float32 // one per class
 }
 
-// writeValPredictions writes val_predictions.csv: file, label, predicted, confidence,
-// correct, then one probability column per class (p_<class>). Rows keep the
-// validation set's order, which is the seeded split's and the same on every machine.
-func writeValPredictions(out string, classes []string, preds []valPrediction) error {
+// writePredictions writes file (val_predictions.csv, test_predictions.csv): file, label,
+// predicted, confidence, correct, then one probability column per class (p_<class>). Rows
+// keep the set's order, which is the seeded split's and the same on every machine.
+func writePredictions(out, file string, classes []string, preds []valPrediction) error {
 	var buf bytes.Buffer
 	w := csv.NewWriter(&buf)
 	header := []string{"file", "label", "predicted", "confidence", "correct"}
@@ -52,5 +55,5 @@ func writeValPredictions(out string, classes []string, preds []valPrediction) er
 	if err := w.Error(); err != nil {
 		return err
 	}
-	return atomicfile.WriteFile(filepath.Join(out, valPredictionsFile), buf.Bytes(), 0o644)
+	return atomicfile.WriteFile(filepath.Join(out, file), buf.Bytes(), 0o644)
 }

@@ -93,8 +93,8 @@ func (t *trainer) identity() string {
 	if c.FineTune {
 		ft = fmt.Sprintf("from %s after %d epochs", c.FineTuneFrom, c.Epochs)
 	}
-	return fmt.Sprintf("base=%s;size=%d;head=%s;classes=%s;batch=%d;seed=%d;train=%d;val=%d;fine-tune=%s",
-		t.base.Fingerprint[:16], c.ImageSize, c.Head, strings.Join(t.data.classes, ","), c.BatchSize, c.Seed, len(t.data.train), len(t.data.val), ft)
+	return fmt.Sprintf("base=%s;size=%d;head=%s;classes=%s;batch=%d;seed=%d;train=%d;val=%d;test=%d;fine-tune=%s",
+		t.base.Fingerprint[:16], c.ImageSize, c.Head, strings.Join(t.data.classes, ","), c.BatchSize, c.Seed, len(t.data.train), len(t.data.val), len(t.data.test), ft)
 }
 
 func (t *trainer) prepare() error {
@@ -166,7 +166,7 @@ func (t *trainer) prepare() error {
 	}
 	t.metrics = &Metrics{
 		TensorFlow: tfops.Version(), Device: dev.Name, Seed: cfg.Seed, BaseWeights: t.base.WeightsFingerprint, Classes: t.data.classes,
-		TrainImages: len(t.data.train), ValImages: len(t.data.val), Skipped: len(t.data.skipped),
+		TrainImages: len(t.data.train), ValImages: len(t.data.val), TestImages: len(t.data.test), Skipped: len(t.data.skipped),
 		Config: t.runConfig(), Schema: contract.MetricsSchema, Tfflowers: cfg.Version,
 	}
 	t.state = &runState{Identity: t.identity(), BestLoss: math.MaxFloat64} // JSON has no +Inf
@@ -195,7 +195,7 @@ func (t *trainer) prepare() error {
 func (t *trainer) runConfig() contract.RunConfig {
 	c := t.cfg
 	return contract.RunConfig{
-		Data: c.Data, TFRecords: c.TFRecords, ValDir: c.ValDir, ValSplit: c.ValSplit, Base: c.Base,
+		Data: c.Data, TFRecords: c.TFRecords, ValDir: c.ValDir, ValSplit: c.ValSplit, TestDir: c.TestDir, TestSplit: c.TestSplit, Base: c.Base,
 		ImageSize: c.ImageSize, Head: c.Head, Dropout: c.Dropout, LabelSmoothing: c.LabelSmoothing,
 		LR: c.LR, BatchSize: c.BatchSize, Epochs: c.Epochs, Seed: c.Seed, Patience: c.Patience, RestoreBest: c.RestoreBest,
 		Augment:  contract.Augment{Flip: c.Augment.Flip, Zoom: c.Augment.Zoom, Brightness: c.Augment.Brightness},
@@ -220,7 +220,7 @@ func (t *trainer) saveCheckpoint() (string, error) {
 
 func (t *trainer) loop(ctx context.Context) error {
 	cfg, log := t.cfg, t.cfg.Logger
-	log.Info("training", "device", t.device.Short(), "classes", len(t.data.classes), "train", len(t.data.train), "val", len(t.data.val),
+	log.Info("training", "device", t.device.Short(), "classes", len(t.data.classes), "train", len(t.data.train), "val", len(t.data.val), "test", len(t.data.test),
 		"head", cfg.Head, "image_size", cfg.ImageSize, "batch", cfg.BatchSize, "epochs", cfg.Epochs, "cache", t.src.cache != nil && (!cfg.Augment.Enabled() || cfg.FineTune))
 	nBatches := (len(t.data.train) + cfg.BatchSize - 1) / cfg.BatchSize
 	total := cfg.Epochs
@@ -304,7 +304,7 @@ func (t *trainer) loop(ctx context.Context) error {
 		if t.state.Batch < nBatches {
 			return fmt.Errorf("epoch %d ended after %d of %d batches", epoch+1, t.state.Batch, nBatches)
 		}
-		v, err := t.validate(fineTune)
+		v, err := t.evaluate(t.data.val, fineTune)
 		if err != nil {
 			return err
 		}
@@ -360,18 +360,19 @@ func (t *trainer) stepBatch(b *batch) tfops.Batch {
 	return tfops.Batch{Features: b.features, FeatShape: t.featDim, Images: b.images, ImageSize: t.cfg.ImageSize, Labels: b.labels}
 }
 
-// validation is one pass over the validation set.
+// validation is one pass over the validation (or test) set.
 type validation struct {
 	loss  float64
 	conf  *report.Confusion
-	preds []valPrediction // in validation-set order
+	preds []valPrediction // in the set's order
 }
 
-// validate runs the validation set through the model. Once the backbone is being
-// fine-tuned, cached features are stale, so images go through the whole network.
-func (t *trainer) validate(throughBackbone bool) (*validation, error) {
+// evaluate runs samples (the validation or the test set) through the model. Once the
+// backbone is being fine-tuned, cached features are stale, so images go through the
+// whole network.
+func (t *trainer) evaluate(samples []pipeline.Sample, throughBackbone bool) (*validation, error) {
 	cfg := t.cfg
-	order := make([]int, len(t.data.val))
+	order := make([]int, len(samples))
 	for i := range order {
 		order[i] = i
 	}
@@ -380,7 +381,7 @@ func (t *trainer) validate(throughBackbone bool) (*validation, error) {
 	v := &validation{conf: report.NewConfusion(t.data.classes), preds: make([]valPrediction, 0, len(order))}
 	nc := len(t.data.classes)
 	lossSum, seen := 0.0, 0
-	for r := range t.src.stream(runCtx, t.data.val, order, cfg.BatchSize, 0, -1, throughBackbone) {
+	for r := range t.src.stream(runCtx, samples, order, cfg.BatchSize, 0, -1, throughBackbone) {
 		if r.err != nil {
 			return nil, r.err
 		}
@@ -408,7 +409,7 @@ func (t *trainer) validate(throughBackbone bool) (*validation, error) {
 		seen += r.b.n()
 	}
 	if seen == 0 {
-		return nil, fmt.Errorf("no validation image could be decoded")
+		return nil, fmt.Errorf("no image of the set (%d, first %s) could be decoded", len(samples), samples[0].Name)
 	}
 	v.loss = lossSum / float64(seen)
 	return v, nil
@@ -457,15 +458,19 @@ func (t *trainer) finish() error {
 		t.metrics.RestoredBestEpoch = len(st.History)
 		t.cfg.Logger.Info("restored the best epoch's weights", "epoch", len(st.History), "val_loss", round4(t.state.BestLoss))
 	}
-	v, err := t.validate(t.cfg.FineTune)
+	v, err := t.evaluate(t.data.val, t.cfg.FineTune)
 	if err != nil {
 		return err
 	}
 	conf := v.conf
 	// The final figures are those of the model as it leaves training (best or last epoch).
-	t.metrics.FinalValAcc, t.metrics.FinalValLoss = conf.Accuracy(), v.loss
-	if err := writeValPredictions(t.cfg.Out, t.data.classes, v.preds); err != nil {
+	t.metrics.FinalValAcc, t.metrics.FinalValLoss, t.metrics.FinalValAccCI = conf.Accuracy(), v.loss, conf.AccuracyInterval()
+	if err := writePredictions(t.cfg.Out, valPredictionsFile, t.data.classes, v.preds); err != nil {
 		return fmt.Errorf("write %s: %w", valPredictionsFile, err)
+	}
+	test, err := t.test()
+	if err != nil {
+		return err
 	}
 	if n, names := t.src.badCount(); n > 0 {
 		t.cfg.Logger.Warn("images that could not be decoded were skipped", "count", n, "first", strings.Join(names[:min(3, n)], ", "))
@@ -477,6 +482,12 @@ func (t *trainer) finish() error {
 	var sb strings.Builder
 	if err := conf.Format(&sb); err == nil {
 		fmt.Fprintf(t.cfg.Progress, "\nvalidation (%d images):\n%s", conf.Total(), sb.String())
+	}
+	if test != nil {
+		sb.Reset()
+		if err := test.Confusion.Format(&sb); err == nil {
+			fmt.Fprintf(t.cfg.Progress, "\ntest (%d images, held out until now):\n%s", test.Images, sb.String())
+		}
 	}
 	return nil
 }
