@@ -30,20 +30,22 @@ func trainFlags() []ucli.Flag {
 		&ucli.IntFlag{Name: "image-size", Value: 192, Usage: "images are resized to SIZE x SIZE"},
 		&ucli.StringFlag{Name: "head", Value: tfops.HeadGAP, Usage: "classifier head: gap (global average pooling) or flatten (the codelab's)"},
 		&ucli.Float64Flag{Name: "dropout", Value: 0.2, Usage: "dropout rate before the dense layer"},
-		&ucli.Float64Flag{Name: "label-smoothing", Usage: "label smoothing of the one-hot targets"},
+		&ucli.Float64Flag{Name: "label-smoothing", Usage: "label smoothing of the one-hot targets (--fine-tune: 0.1 unless given)"},
 		&ucli.Float64Flag{Name: "lr", Value: 1e-3, Usage: "Adam learning rate"},
 		&ucli.IntFlag{Name: "batch-size", Value: 64, Usage: "images per step"},
 		&ucli.IntFlag{Name: "epochs", Value: 10, Usage: "epochs with the base frozen"},
 		&ucli.Uint64Flag{Name: "seed", Value: 42, Usage: "seed for the split, order, initial weights and dropout"},
 		&ucli.IntFlag{Name: "patience", Usage: "stop after N epochs without a better validation loss (0: off)"},
-		&ucli.BoolFlag{Name: "restore-best", Usage: "end with (and export) the weights of the epoch with the lowest validation loss"},
-		&ucli.BoolFlag{Name: "augment", Usage: "random flips, zoom and brightness (with --fine-tune: in the fine-tuning phase only; else the feature cache is off)"},
-		&ucli.Float64Flag{Name: "augment-zoom", Value: 0.2, Usage: "with --augment: crop away up to this fraction of each side"},
+		&ucli.BoolFlag{Name: "restore-best", Usage: "end with (and export) the weights of the epoch with the lowest validation loss (--fine-tune: on unless --restore-best=false)"},
+		&ucli.BoolFlag{Name: "augment", Usage: "random flips, zoom and brightness (with --fine-tune: on unless --augment=false, in the fine-tuning phase only; else the feature cache is off)"},
+		&ucli.Float64Flag{Name: "augment-zoom", Value: 0.2, Usage: "with --augment: crop away up to this fraction of each side (--fine-tune: 0.3 unless given)"},
 		&ucli.Float64Flag{Name: "augment-brightness", Value: 0.1, Usage: "with --augment: brightness shift up to this fraction"},
-		&ucli.BoolFlag{Name: "fine-tune", Usage: "after --epochs, also train the top of the backbone (BatchNorm statistics stay frozen)"},
-		&ucli.StringFlag{Name: "fine-tune-from", Value: "block_13", Usage: "first backbone layer trained with --fine-tune (Keras layer name prefix)"},
-		&ucli.IntFlag{Name: "fine-tune-epochs", Value: 5, Usage: "epochs of fine-tuning after the frozen phase"},
-		&ucli.Float64Flag{Name: "fine-tune-lr", Value: 1e-5, Usage: "Adam learning rate while fine-tuning"},
+		&ucli.BoolFlag{Name: "fine-tune", Usage: "after --epochs, also train the backbone (BatchNorm statistics stay frozen); implies --augment --augment-zoom 0.3 --label-smoothing 0.1 --restore-best unless given"},
+		&ucli.StringFlag{Name: "fine-tune-from", Value: "Conv1", Usage: "first backbone layer trained with --fine-tune (Keras layer name prefix; Conv1: all of it)"},
+		&ucli.IntFlag{Name: "fine-tune-epochs", Value: 15, Usage: "epochs of fine-tuning after the frozen phase"},
+		&ucli.Float64Flag{Name: "fine-tune-lr", Value: 1e-4, Usage: "Adam learning rate while fine-tuning (the peak of --fine-tune-schedule)"},
+		&ucli.StringFlag{Name: "fine-tune-schedule", Value: "constant", Usage: "fine-tuning learning rate after the warm-up: constant, or cosine (decays to 0 at the last step)"},
+		&ucli.Float64Flag{Name: "fine-tune-warmup", Usage: "epochs of linear learning-rate warm-up at the start of fine-tuning"},
 		&ucli.StringFlag{Name: "cache-dir", EnvVars: envFor("cache-dir"), Usage: "bottleneck feature cache (default: the user cache dir /tfflowers/features)"},
 		&ucli.BoolFlag{Name: "no-cache", Usage: "do not use the on-disk feature cache"},
 		&ucli.StringFlag{Name: "device", Value: "auto", EnvVars: envFor("device"), Usage: "auto, cpu, gpu, gpu:N or tpu"},
@@ -97,11 +99,29 @@ func trainConfig(c *ucli.Context) (train.Config, error) {
 		Device: c.String("device"), Out: c.String("out"), Resume: c.Bool("resume"),
 		Export: c.String("export"), ExportVersion: c.Int64("version"), ExportForce: c.Bool("force"), ExportWarmup: c.Int("warmup"),
 		FineTune: c.Bool("fine-tune"), FineTuneFrom: c.String("fine-tune-from"), FineTuneEpochs: c.Int("fine-tune-epochs"), FineTuneLR: c.Float64("fine-tune-lr"),
+		FineTuneSchedule: c.String("fine-tune-schedule"), FineTuneWarmup: c.Float64("fine-tune-warmup"),
 		Threads:  tfops.SessionConfig{IntraOpThreads: c.Int("intra-op-threads"), InterOpThreads: c.Int("inter-op-threads")},
 		Progress: c.App.ErrWriter,
 	}
-	if c.Bool("augment") {
-		cfg.Augment = tfops.Augment{Flip: true, Zoom: c.Float64("augment-zoom"), Brightness: c.Float64("augment-brightness")}
+	// --fine-tune alone is the best fine-tuning recipe measured (README): augmentation with a
+	// stronger zoom, label smoothing and the best epoch's weights, each one flag away from off.
+	augment, zoom := c.Bool("augment"), c.Float64("augment-zoom")
+	if cfg.FineTune {
+		if !c.IsSet("augment") {
+			augment = true
+		}
+		if !c.IsSet("augment-zoom") {
+			zoom = 0.3
+		}
+		if !c.IsSet("label-smoothing") {
+			cfg.LabelSmoothing = 0.1
+		}
+		if !c.IsSet("restore-best") {
+			cfg.RestoreBest = true
+		}
+	}
+	if augment {
+		cfg.Augment = tfops.Augment{Flip: true, Zoom: zoom, Brightness: c.Float64("augment-brightness")}
 	}
 	if cfg.TestDir != "" {
 		if c.IsSet("test-split") {

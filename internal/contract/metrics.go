@@ -45,10 +45,13 @@ type RunConfig struct {
 	FineTuneFrom   string   `json:"fine_tune_from"`
 	FineTuneEpochs int      `json:"fine_tune_epochs"`
 	FineTuneLR     float64  `json:"fine_tune_lr"`
-	CacheDir       string   `json:"cache_dir"`
-	Device         string   `json:"device"`
-	IntraOpThreads int      `json:"intra_op_threads"`
-	InterOpThreads int      `json:"inter_op_threads"`
+	// FineTuneSchedule and FineTuneWarmup shape FineTuneLR (absent before: constant, no warm-up).
+	FineTuneSchedule string  `json:"fine_tune_schedule,omitempty"`
+	FineTuneWarmup   float64 `json:"fine_tune_warmup"`
+	CacheDir         string  `json:"cache_dir"`
+	Device           string  `json:"device"`
+	IntraOpThreads   int     `json:"intra_op_threads"`
+	InterOpThreads   int     `json:"inter_op_threads"`
 }
 
 // Augment is the training-time augmentation of RunConfig.

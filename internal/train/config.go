@@ -41,6 +41,10 @@ type Config struct {
 	FineTuneFrom   string
 	FineTuneEpochs int
 	FineTuneLR     float64
+	// FineTuneSchedule shapes FineTuneLR over the phase (ScheduleCosine, ScheduleConstant;
+	// "": constant), after FineTuneWarmup epochs of linear warm-up.
+	FineTuneSchedule string
+	FineTuneWarmup   float64
 
 	CacheDir string // bottleneck cache root; "" disables the on-disk cache
 	Device   string
@@ -107,6 +111,10 @@ func (c *Config) Validate() error {
 		return bad("--head %q: want %s or %s", c.Head, tfops.HeadGAP, tfops.HeadFlatten)
 	case c.FineTune && (c.FineTuneEpochs < 1 || c.FineTuneLR <= 0 || c.FineTuneFrom == ""):
 		return bad("--fine-tune needs --fine-tune-epochs >= 1, --fine-tune-lr > 0 and --fine-tune-from LAYER")
+	case c.FineTuneSchedule != "" && c.FineTuneSchedule != ScheduleCosine && c.FineTuneSchedule != ScheduleConstant:
+		return bad("--fine-tune-schedule %q: want %s or %s", c.FineTuneSchedule, ScheduleCosine, ScheduleConstant)
+	case c.FineTuneWarmup < 0 || (c.FineTune && c.FineTuneWarmup > float64(c.FineTuneEpochs)):
+		return bad("--fine-tune-warmup %v: must be between 0 and --fine-tune-epochs (%d)", c.FineTuneWarmup, c.FineTuneEpochs)
 	case c.Augment.Zoom < 0 || c.Augment.Zoom >= 1:
 		return bad("--augment-zoom %v: must be in [0, 1)", c.Augment.Zoom)
 	case c.Augment.Brightness < 0 || c.Augment.Brightness > 1:
@@ -114,6 +122,9 @@ func (c *Config) Validate() error {
 	}
 	if _, err := tfops.ParseDevice(c.Device); err != nil {
 		return bad("--%v", err)
+	}
+	if c.FineTuneSchedule == "" {
+		c.FineTuneSchedule = ScheduleConstant
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()

@@ -91,7 +91,7 @@ func (t *trainer) identity() string {
 	c := t.cfg
 	ft := "off"
 	if c.FineTune {
-		ft = fmt.Sprintf("from %s after %d epochs", c.FineTuneFrom, c.Epochs)
+		ft = fmt.Sprintf("from %s after %d epochs, %s", c.FineTuneFrom, c.Epochs, c.FineTuneSchedule)
 	}
 	return fmt.Sprintf("base=%s;size=%d;head=%s;classes=%s;batch=%d;seed=%d;train=%d;val=%d;test=%d;fine-tune=%s",
 		t.base.Fingerprint[:16], c.ImageSize, c.Head, strings.Join(t.data.classes, ","), c.BatchSize, c.Seed, len(t.data.train), len(t.data.val), len(t.data.test), ft)
@@ -130,7 +130,8 @@ func (t *trainer) prepare() error {
 		if ftVars, err = t.base.FineTuneVariables(cfg.FineTuneFrom); err != nil {
 			return fmt.Errorf("%w: --fine-tune-from: %w", ErrConfig, err)
 		}
-		log.Info("fine-tuning planned", "from", cfg.FineTuneFrom, "variables", len(ftVars), "epochs", cfg.FineTuneEpochs, "lr", cfg.FineTuneLR)
+		log.Info("fine-tuning planned", "from", cfg.FineTuneFrom, "variables", len(ftVars), "epochs", cfg.FineTuneEpochs, "lr", cfg.FineTuneLR,
+			"schedule", cfg.FineTuneSchedule, "warmup_epochs", cfg.FineTuneWarmup)
 	}
 	t.graph, err = tfops.BuildTrainGraph(t.base.Session.Graph(), t.base.Input, t.base.Features, tfops.HeadConfig{
 		Kind: cfg.Head, FeatureShape: t.featDim, NumClasses: len(t.data.classes), Dropout: cfg.Dropout, LabelSmoothing: cfg.LabelSmoothing, Seed: cfg.Seed,
@@ -200,6 +201,7 @@ func (t *trainer) runConfig() contract.RunConfig {
 		LR: c.LR, BatchSize: c.BatchSize, Epochs: c.Epochs, Seed: c.Seed, Patience: c.Patience, RestoreBest: c.RestoreBest,
 		Augment:  contract.Augment{Flip: c.Augment.Flip, Zoom: c.Augment.Zoom, Brightness: c.Augment.Brightness},
 		FineTune: c.FineTune, FineTuneFrom: c.FineTuneFrom, FineTuneEpochs: c.FineTuneEpochs, FineTuneLR: c.FineTuneLR,
+		FineTuneSchedule: c.FineTuneSchedule, FineTuneWarmup: c.FineTuneWarmup,
 		CacheDir: c.CacheDir, Device: c.Device, IntraOpThreads: c.Threads.IntraOpThreads, InterOpThreads: c.Threads.InterOpThreads,
 	}
 }
@@ -268,6 +270,7 @@ func (t *trainer) loop(ctx context.Context) error {
 				return r.err
 			}
 			b := r.b
+			lr = t.stepLR(fineTune, epoch, b.index, nBatches)
 			if b.n() > 0 {
 				loss, correct, err := t.graph.TrainStep(t.base.Session, t.stepBatch(b), tfops.StepOptions{
 					LR: lr, Dropout: cfg.Dropout, Seed: [2]int64{int64(cfg.Seed), int64(t.state.GlobalStep)}, FineTune: fineTune,
