@@ -90,13 +90,22 @@ func ExifOrientation(s *op.Scope, contents tf.Output) tf.Output {
 	n := op.Size(b.sub(), raw, op.SizeOutType(tf.Int32))
 	padding := op.Pack(b.sub(), []tf.Output{op.Pack(b.sub(), []tf.Output{b.c(int32(0)), op.Sub(b.sub(), b.c(int32(exifWindow+16)), n)})})
 	b.bytes = op.Pad(b.sub(), raw, padding)
-	zero, one := b.c(int32(0)), b.c(int32(1))
+	found, app, segLen := b.exifSegment(n)
+	t := b.addc(app, 10) // the TIFF block: after "Exif\0\0", to the segment's end
+	tiffLen := b.addc(segLen, -8)
+	le, ifd, entries, valid := b.tiffHeader(t, tiffLen, found)
+	v, ok := b.orientationEntry(t, tiffLen, le, ifd, entries)
+	return b.sel(b.and(valid, ok), v, b.c(int32(1)))
+}
 
-	// Walk the segments from after SOI: at p, 0xFF marker, a big-endian length that counts
-	// itself, and for APP1 EXIF the "Exif\0\0" signature.
+// exifSegment walks the JPEG segments from after SOI: at p, 0xFF marker, a big-endian
+// length that counts itself, and for APP1 EXIF the "Exif\0\0" signature. It returns
+// whether one was found, where it starts and its length. n is the window's real length.
+func (b *exifBuilder) exifSegment(n tf.Output) (found, app, segLen tf.Output) {
+	zero := b.c(int32(0))
 	walking := b.matches(b.read(zero, []int32{0, 1}), []int32{0xFF, 0xD8})
 	p := b.c(int32(2))
-	found, app, segLen := b.c(false), zero, zero
+	found, app, segLen = b.c(false), zero, zero
 	exifHeader := []int32{0xFF, 0xE1, -1, -1, 'E', 'x', 'i', 'f', 0, 0}
 	for i := 0; i < exifSegments; i++ {
 		g := b.read(p, []int32{0, 1, 2, 3, 4, 5, 6, 7, 8, 9})
@@ -110,14 +119,15 @@ func ExifOrientation(s *op.Scope, contents tf.Output) tf.Output {
 		app, segLen = b.sel(isExif, p, app), b.sel(isExif, length, segLen)
 		found, walking, p = b.or(found, isExif), ok, next
 	}
+	return found, app, segLen
+}
 
-	// The TIFF block: after "Exif\0\0", to the segment's end. Its header gives the byte
-	// order and IFD0's offset; unsigned 32-bit values that wrap to negative int32 fail the
-	// range checks below, as the Go reader's bounds checks fail them.
-	t := b.addc(app, 10)
-	tiffLen := b.addc(segLen, -8)
+// tiffHeader reads the TIFF header at t: the byte order (le), IFD0's offset and entry
+// count, and whether they are usable. Unsigned 32-bit values that wrap to negative int32
+// fail the range checks, as the Go reader's bounds checks fail them.
+func (b *exifBuilder) tiffHeader(t, tiffLen, found tf.Output) (le, ifd, entries, valid tf.Output) {
 	h := b.read(t, []int32{0, 1, 2, 3, 4, 5, 6, 7})
-	le := b.matches(h, []int32{'I', 'I', '*', 0, -1, -1, -1, -1})
+	le = b.matches(h, []int32{'I', 'I', '*', 0, -1, -1, -1, -1})
 	be := b.matches(h, []int32{'M', 'M', 0, '*', -1, -1, -1, -1})
 	hb := op.Unpack(b.sub(), h, 8)
 	u32 := func(x0, x1, x2, x3 tf.Output) tf.Output { // x0 least significant
@@ -127,14 +137,19 @@ func ExifOrientation(s *op.Scope, contents tf.Output) tf.Output {
 		}
 		return v
 	}
-	ifd := b.sel(le, u32(hb[4], hb[5], hb[6], hb[7]), u32(hb[7], hb[6], hb[5], hb[4]))
-	valid := b.and(found, b.or(le, be), b.gec(ifd, 8), op.LessEqual(b.sub(), b.addc(ifd, 2), tiffLen))
+	ifd = b.sel(le, u32(hb[4], hb[5], hb[6], hb[7]), u32(hb[7], hb[6], hb[5], hb[4]))
+	valid = b.and(found, b.or(le, be), b.gec(ifd, 8), op.LessEqual(b.sub(), b.addc(ifd, 2), tiffLen))
 	cnt := op.Unpack(b.sub(), b.read(b.add(t, ifd), []int32{0, 1}), 2)
-	entries := b.sel(le, b.add(cnt[0], op.Mul(b.sub(), cnt[1], b.c(int32(256)))), b.add(op.Mul(b.sub(), cnt[0], b.c(int32(256))), cnt[1]))
+	entries = b.sel(le, b.add(cnt[0], op.Mul(b.sub(), cnt[1], b.c(int32(256)))), b.add(op.Mul(b.sub(), cnt[0], b.c(int32(256))), cnt[1]))
+	return le, ifd, entries, valid
+}
 
-	// Every entry at once: rows of 12 bytes, turned into (tag, type, count bytes' sum,
-	// SHORT value, LONG value's low byte, LONG value's other bytes' sum) by a matrix
-	// product per byte order.
+// orientationEntry reads every IFD0 entry at once: rows of 12 bytes, turned into (tag,
+// type, count bytes' sum, SHORT value, LONG value's low byte, LONG value's other bytes'
+// sum) by a matrix product per byte order. The first entry that is the orientation tag or
+// lies past the block decides, as in Go; ok says its value is a valid orientation.
+func (b *exifBuilder) orientationEntry(t, tiffLen, le, ifd, entries tf.Output) (v, ok tf.Output) {
+	zero := b.c(int32(0))
 	ks := make([]int32, exifEntries)
 	rows := make([][]int32, exifEntries)
 	for k := range ks {
@@ -145,48 +160,50 @@ func ExifOrientation(s *op.Scope, contents tf.Output) tf.Output {
 		}
 	}
 	block := b.read(b.add(t, ifd), rows) // [entries, 12]
-	weights := func(little bool) [][]int32 {
-		w := make([][]int32, 12)
-		for j := range w {
-			w[j] = make([]int32, 6)
-		}
-		lo, hi := 0, 1
-		if !little {
-			lo, hi = 1, 0
-		}
-		w[0+lo][0], w[0+hi][0] = 1, 256 // tag
-		w[2+lo][1], w[2+hi][1] = 1, 256 // type
-		for j := 4; j < 8; j++ {
-			w[j][2] = 1 // count != 0 iff its bytes' sum != 0
-		}
-		w[8+lo][3], w[8+hi][3] = 1, 256 // SHORT value
-		low := 8
-		if !little {
-			low = 11
-		}
-		for j := 8; j < 12; j++ {
-			if j == low {
-				w[j][4] = 1
-			} else {
-				w[j][5] = 1
-			}
-		}
-		return w
-	}
-	fields := b.sel(le, op.MatMul(b.sub(), block, b.c(weights(true))), op.MatMul(b.sub(), block, b.c(weights(false))))
+	fields := b.sel(le, op.MatMul(b.sub(), block, b.c(entryWeights(true))), op.MatMul(b.sub(), block, b.c(entryWeights(false))))
 	tag := op.Unpack(b.sub(), fields, 6, op.UnpackAxis(1))[0]
 	start := b.add(ifd, b.c(int32(2))) // relative to t
 	entryEnd := b.add(b.add(start, op.Mul(b.sub(), b.c(ks), b.c(int32(12)))), b.c(int32(12)))
 	outside := op.Greater(b.sub(), entryEnd, tiffLen)
-	// The first entry that is the tag or lies past the block decides, as in Go.
 	decisive := b.and(op.Less(b.sub(), b.c(ks), entries), b.or(outside, b.eqc(tag, 0x0112)))
 	first := op.ArgMax(b.sub(), op.Cast(b.sub(), decisive, tf.Int32), b.c(int32(0)), op.ArgMaxOutputType(tf.Int32))
 	row := op.Unpack(b.sub(), op.GatherV2(b.sub(), fields, first, b.c(int32(0))), 6)
 	typ, countSum, short, longLow, longHigh := row[1], row[2], row[3], row[4], row[5]
 	isShort, isLong := b.eqc(typ, 3), b.and(b.eqc(typ, 4), b.eqc(longHigh, 0))
-	v := b.sel(isShort, short, b.sel(isLong, longLow, zero))
-	good := b.and(valid, op.Any(b.sub(), decisive, b.c(int32(0))),
+	v = b.sel(isShort, short, b.sel(isLong, longLow, zero))
+	ok = b.and(op.Any(b.sub(), decisive, b.c(int32(0))),
 		b.not(op.GatherV2(b.sub(), outside, first, b.c(int32(0)))),
 		op.Greater(b.sub(), countSum, zero), b.gec(v, 1), op.LessEqual(b.sub(), v, b.c(int32(8))))
-	return b.sel(good, v, one)
+	return v, ok
+}
+
+// entryWeights is the [12][6] matrix that turns an IFD entry's bytes into its fields, for
+// one byte order.
+func entryWeights(little bool) [][]int32 {
+	w := make([][]int32, 12)
+	for j := range w {
+		w[j] = make([]int32, 6)
+	}
+	lo, hi := 0, 1
+	if !little {
+		lo, hi = 1, 0
+	}
+	w[0+lo][0], w[0+hi][0] = 1, 256 // tag
+	w[2+lo][1], w[2+hi][1] = 1, 256 // type
+	for j := 4; j < 8; j++ {
+		w[j][2] = 1 // count != 0 iff its bytes' sum != 0
+	}
+	w[8+lo][3], w[8+hi][3] = 1, 256 // SHORT value
+	low := 8
+	if !little {
+		low = 11
+	}
+	for j := 8; j < 12; j++ {
+		if j == low {
+			w[j][4] = 1
+		} else {
+			w[j][5] = 1
+		}
+	}
+	return w
 }
