@@ -5,6 +5,8 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+
+	"github.com/tfflowers/tfflowers/internal/contract"
 )
 
 // MaxDecodedPixels bounds the pixels (width x height) that decoding one image may
@@ -13,7 +15,7 @@ import (
 // decoding in full and resizing bilinearly to the model's size); PNG, GIF and BMP
 // images above it, and JPEGs too large even at 1/8, are refused with a reason
 // naming their size. Typical camera photos (up to ~64 megapixels) are accepted.
-const MaxDecodedPixels = 4096 * 4096
+const MaxDecodedPixels = contract.MaxDecodedPixels
 
 // ImageHeader is what an encoded image's header says, read without decoding
 // pixels: its format and size, and for JPEG (and PNG with an eXIf chunk) the

@@ -6,11 +6,6 @@ import (
 	"github.com/tfflowers/tfflowers/pipeline"
 )
 
-// MaxServeJPEGPixels bounds the JPEGs serve accepts: the export graph decodes
-// a JPEG in full (training decodes those over pipeline.MaxDecodedPixels at
-// reduced scale), so a 64-megapixel photo costs ~190 MB while it is decoded.
-const MaxServeJPEGPixels = 64 << 20
-
 // Inspector checks one encoded image before it is queued, so that an image
 // the model must not decode is refused at once and alone: it never joins a
 // batch, where decoding it would cost every client memory and time.
@@ -19,25 +14,18 @@ type Inspector func(image []byte) error
 // InspectImage is the default Inspector: training's header reader
 // (pipeline.InspectImage) and pixel budget, read from the header alone. A
 // PNG, GIF or BMP over pipeline.MaxDecodedPixels (a decompression bomb: a
-// 1.5 MB PNG can hold 20000x20000 pixels) or a JPEG over MaxServeJPEGPixels is
-// refused; so is anything that is not JPEG, PNG, GIF or BMP. A known format
-// whose header cannot be read is left to the decoder, as in training.
+// 48 KB PNG can hold 20000x20000 pixels) or a JPEG over it even at 1/8 scale
+// is refused (the export graph decodes large JPEGs at reduced scale, as
+// training does); so is anything that is not JPEG, PNG, GIF or BMP. A known
+// format whose header cannot be read is left to the decoder, as in training.
 func InspectImage(image []byte) error {
 	h, err := pipeline.InspectImage(image)
 	if err != nil {
-		if h.Format == pipeline.FormatUnknown {
+		switch h.Format {
+		case pipeline.FormatUnknown:
 			return fmt.Errorf("cannot decode image: not a JPEG, PNG, GIF or BMP (%d bytes)", len(image))
-		}
-		if h.Format == pipeline.FormatWebP {
+		case pipeline.FormatWebP:
 			return fmt.Errorf("cannot decode image: WebP is not supported; send JPEG, PNG, GIF or BMP")
-		}
-		return nil
-	}
-	px := int64(h.Width) * int64(h.Height)
-	if h.Format == pipeline.FormatJPEG {
-		if px > MaxServeJPEGPixels {
-			return fmt.Errorf("%w: JPEG %dx%d (%.0f megapixels) exceeds the %d-megapixel limit of serve; downscale it",
-				pipeline.ErrImageTooLarge, h.Width, h.Height, float64(px)/1e6, MaxServeJPEGPixels>>20)
 		}
 		return nil
 	}

@@ -79,7 +79,8 @@ func TestInspectImage(t *testing.T) {
 		{"16 MP PNG", bombPNG(t, 4096, 4096), ""},
 		{"PNG bomb", bombPNG(t, 8000, 8000), "image too large: PNG 8000x8000"},
 		{"24 MP camera JPEG", jpegHeader(6000, 4000), ""},
-		{"JPEG bomb", jpegHeader(20000, 20000), "image too large: JPEG 20000x20000"},
+		{"400 MP JPEG (decoded at 1/8)", jpegHeader(20000, 20000), ""},
+		{"JPEG too large even at 1/8", jpegHeader(40000, 40000), "image too large: JPEG 40000x40000"},
 		{"text", []byte("hello, not an image"), "not a JPEG, PNG, GIF or BMP"},
 		{"WebP", []byte("RIFF\x10\x00\x00\x00WEBPVP8 "), "WebP is not supported"},
 		{"truncated PNG header", []byte("\x89PNG\r\n\x1a\n\x00\x00"), ""}, // left to the decoder

@@ -115,6 +115,12 @@ func TestExportIsServableAndMatchesTraining(t *testing.T) {
 		}
 		files = append(files, p)
 	}
+	// A 20-megapixel photo, which training decodes at 1/2 scale: so must the export graph.
+	big := filepath.Join(t.TempDir(), "20mp.jpg")
+	if err := os.WriteFile(big, fixtures.JPEG(fixtures.Quadrants(5000, 4000)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	files = append(files, big)
 	want := trainedScores(t, cfg.Out, cfg.Base, cfg.ImageSize, 5, files)
 
 	// Reloaded in Go through the C API's SavedModel loader.
