@@ -14,7 +14,7 @@ type Inspector func(image []byte) error
 // InspectImage is the default Inspector: training's header reader
 // (pipeline.InspectImage) and pixel budget, read from the header alone. A
 // PNG, GIF or BMP over pipeline.MaxDecodedPixels (a decompression bomb: a
-// 48 KB PNG can hold 20000x20000 pixels) or a JPEG over it even at 1/8 scale
+// 485 KB PNG can hold 20000x20000 pixels) or a JPEG over it even at 1/8 scale
 // is refused (the export graph decodes large JPEGs at reduced scale, as
 // training does); so is anything that is not JPEG, PNG, GIF or BMP. A known
 // format whose header cannot be read is left to the decoder, as in training.

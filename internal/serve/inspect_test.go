@@ -11,11 +11,9 @@ import (
 	tensorpb "github.com/galeone/tensorflow/tensorflow/go/core/framework/tensor_go_proto"
 	"google.golang.org/grpc/codes"
 
+	"github.com/tfflowers/tfflowers/internal/reliability/fixtures"
 	tfs "github.com/tfflowers/tfflowers/internal/tfservingpb"
-	"github.com/tfflowers/tfflowers/internal/tftest"
 )
-
-func bombPNG(t testing.TB, w, h int) []byte { return tftest.BombPNG(w, h) }
 
 // TestDecompressionBombRefusedBeforeQueueing: a 20000x20000 PNG is refused
 // with 400 / INVALID_ARGUMENT from its header, before it reaches a batch (the
@@ -31,9 +29,9 @@ func TestDecompressionBombRefusedBeforeQueueing(t *testing.T) {
 		t.Fatal(err)
 	}
 	url, conn, _ := grpcServer(t, s)
-	bomb := bombPNG(t, 20000, 20000)
+	bomb := fixtures.HugePNG(20000, 20000)
 	t.Logf("bomb: %d bytes for 20000x20000 pixels", len(bomb))
-	good := bombPNG(t, 4, 4)
+	good := fixtures.PNG(fixtures.Quadrants(4, 4))
 
 	// One client sends two good images while another sends a good one and the bomb.
 	goodDone := make(chan string, 1)
@@ -75,9 +73,9 @@ func TestInspectImage(t *testing.T) {
 		data []byte
 		msg  string // "" = accepted
 	}{
-		{"small PNG", bombPNG(t, 64, 64), ""},
-		{"16 MP PNG", bombPNG(t, 4096, 4096), ""},
-		{"PNG bomb", bombPNG(t, 8000, 8000), "image too large: PNG 8000x8000"},
+		{"small PNG", fixtures.HugePNG(64, 64), ""},
+		{"16 MP PNG", fixtures.HugePNG(4096, 4096), ""},
+		{"PNG bomb", fixtures.HugePNG(8000, 8000), "image too large: PNG 8000x8000"},
 		{"24 MP camera JPEG", jpegHeader(6000, 4000), ""},
 		{"400 MP JPEG (decoded at 1/8)", jpegHeader(20000, 20000), ""},
 		{"JPEG too large even at 1/8", jpegHeader(40000, 40000), "image too large: JPEG 40000x40000"},

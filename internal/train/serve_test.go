@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tfflowers/tfflowers/internal/reliability/fixtures"
 	"github.com/tfflowers/tfflowers/internal/serve"
 	"github.com/tfflowers/tfflowers/internal/tftest"
 	"github.com/tfflowers/tfflowers/internal/train"
@@ -142,7 +143,7 @@ func TestServeRealExport(t *testing.T) {
 // checkDecompressionBomb: a 20000x20000 PNG (400 MB decoded) is refused from its header,
 // without decoding: the process's peak RSS does not move.
 func checkDecompressionBomb(t *testing.T, restURL string) {
-	bomb := tftest.BombPNG(20000, 20000)
+	bomb := fixtures.HugePNG(20000, 20000)
 	body, _ := json.Marshal(map[string]any{"instances": []any{map[string]string{"b64": base64.StdEncoding.EncodeToString(bomb)}}})
 	before := peakRSS(t)
 	start := time.Now()
@@ -209,7 +210,7 @@ func serveBoth(t *testing.T, srv *serve.Server) (restURL, grpcAddr string) {
 func checkOfficialGRPCClient(t *testing.T, addr string, files []string, want [][]float32) {
 	type call = map[string]any
 	bombPath := filepath.Join(t.TempDir(), "bomb.png")
-	if err := os.WriteFile(bombPath, tftest.BombPNG(20000, 20000), 0o644); err != nil {
+	if err := os.WriteFile(bombPath, fixtures.HugePNG(20000, 20000), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	cases := []call{
