@@ -12,8 +12,6 @@ import (
 	"log/slog"
 
 	ucli "github.com/urfave/cli/v2"
-
-	"github.com/tfflowers/tfflowers/internal/contract"
 )
 
 // Version is the tfflowers version, set at build time with -ldflags "-X ...cli.Version=...".
@@ -45,7 +43,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err == nil {
 		return ExitOK
 	}
-	fmt.Fprintf(stderr, "%s%v\n", contract.CLIErrorPrefix, err)
+	printError(stderr, err)
 	var ue *UsageError
 	switch {
 	case errors.Is(err, context.Canceled) || errors.Is(err, ErrInterrupted):
