@@ -61,8 +61,8 @@ func SniffFormat(b []byte) Format {
 }
 
 // DecodableByTF reports whether TensorFlow's DecodeImage can read the
-// format. WebP is recognised only so that the skip reason can say what the
-// file is and how to fix it.
+// format in every TensorFlow version tfflowers supports. WebP is recognised only
+// so that the skip reason can say what the file is and how to fix it.
 func (f Format) DecodableByTF() bool {
 	switch f {
 	case FormatJPEG, FormatPNG, FormatGIF, FormatBMP:
@@ -82,7 +82,7 @@ func undecodableReason(head []byte) string {
 	case len(head) == 0:
 		return "empty image data"
 	case f == FormatWebP:
-		return "WebP image: TensorFlow's DecodeImage cannot read WebP; convert it to JPEG or PNG"
+		return "WebP image: not supported (TensorFlow 2.18's DecodeImage cannot read it); convert it to JPEG or PNG"
 	default:
 		n := min(len(head), 8)
 		return "not a JPEG, PNG, GIF or BMP image (starts with " + quoteHead(head[:n]) + ")"

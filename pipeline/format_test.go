@@ -63,7 +63,7 @@ func TestUndecodableReason(t *testing.T) {
 		{"text shows as text", []byte("hello wo"), `not a JPEG, PNG, GIF or BMP image (starts with "hello wo")`},
 		{"binary shows as hex", []byte{0, 1, 0xfe}, "not a JPEG, PNG, GIF or BMP image (starts with bytes 00 01 fe)"},
 		{"empty", nil, "empty image data"},
-		{"webp", []byte("RIFF\x00\x00\x00\x00WEBP"), "WebP image: TensorFlow's DecodeImage cannot read WebP; convert it to JPEG or PNG"},
+		{"webp", []byte("RIFF\x00\x00\x00\x00WEBP"), "WebP image: not supported (TensorFlow 2.18's DecodeImage cannot read it); convert it to JPEG or PNG"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -294,8 +294,13 @@ func (b *bufferedAt) ReadAt(p []byte, off int64) (int, error) {
 // DecodeHints is the decoder's view of InspectImage (a tfops.Inspector): the EXIF
 // orientation and the JPEG decode scale, or an error wrapping ErrImageTooLarge for an
 // image too large to decode at any scale. A header it cannot parse is left to the decoder
-// (orientation 1, full scale), which then judges the file itself.
+// (orientation 1, full scale), which then judges the file itself. WebP is refused here:
+// TensorFlow 2.21 decodes it but 2.18 does not, and what tfflowers accepts must not depend
+// on the TensorFlow it runs on (the dataset scanner skips WebP for the same reason).
 func DecodeHints(data []byte) (orientation, scale int, err error) {
+	if SniffFormat(data) == FormatWebP {
+		return 1, 1, fmt.Errorf("%s", undecodableReason(data))
+	}
 	h, err := InspectImage(data)
 	if err != nil {
 		return 1, 1, nil

@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # Set up everything tfflowers needs on a fresh machine, idempotently:
-#   1. .venv/    a project-local virtualenv with the pinned tensorflow-cpu wheel (2.18.0, falling back to 2.16.2)
+#   1. .venv/    a project-local virtualenv with the newest supported tensorflow-cpu wheel for the interpreter
+#                (2.21.0 for Python 3.10-3.13; 2.18.0, the tested fallback, for 3.9 or when 2.21.0 cannot be installed)
 #   2. .tf/      the C API from that same wheel: include/, lib/libtensorflow.so -> libtensorflow_cc.so.2, and
 #                .tf/env.sh with CGO_CFLAGS / CGO_LDFLAGS (rpath) / LD_LIBRARY_PATH for go build and go test
 #   3. a self-check: the C API symbols are exported and a tiny C program prints TF_Version()
 #   4. the Go module's dependencies
 # A second run with nothing changed takes about a second. Everything it makes is git-ignored.
 #
-# Environment: PYTHON (interpreter for the venv, default python3), TFFLOWERS_TF_VERSION (force a version),
-# TFFLOWERS_VARIANT=gpu (install tensorflow[and-cuda] instead of tensorflow-cpu, for GPU images).
+# Environment: PYTHON (interpreter for the venv, default python3), TFFLOWERS_TF_VERSION (force one of the
+# supported versions, e.g. 2.18.0), TFFLOWERS_VARIANT=gpu (install tensorflow[and-cuda] instead of tensorflow-cpu,
+# for GPU images).
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -16,52 +18,75 @@ cd "$root"
 venv=$root/.venv
 tfdir=$root/.tf
 python=${PYTHON:-python3}
-preferred=2.18.0
-fallback=2.16.2
+
+# Supported TensorFlow releases, newest first, with the Python minor versions PyPI has wheels for.
+# Each one is tested (make test); tensorflow-serving-api is installed at the same version.
+supported=("2.21.0:3.10 3.11 3.12 3.13" "2.18.0:3.9 3.10 3.11 3.12")
 
 say() { printf 'setup: %s\n' "$*" >&2; }
 die() { printf 'setup: error: %s\n' "$*" >&2; exit 1; }
 
-command -v "$python" >/dev/null || die "no $python on PATH; install Python 3.9-3.12 or set PYTHON=/path/to/python3"
+command -v "$python" >/dev/null || die "no $python on PATH; install Python 3.9-3.13 or set PYTHON=/path/to/python3"
 command -v go >/dev/null || die "no go on PATH; install Go (https://go.dev/dl) first"
 command -v cc >/dev/null || die "no C compiler (cc) on PATH; cgo needs one: apt-get install gcc"
 pyver=$("$python" -c 'import sys; print("%d.%d" % sys.version_info[:2])')
-case $pyver in 3.9|3.10|3.11|3.12) ;; *) die "$python is Python $pyver; tensorflow-cpu $preferred needs 3.9-3.12 (set PYTHON=...)";; esac
 
-# --- 1. virtualenv with the pinned wheel --------------------------------------------------------
-want=${TFFLOWERS_TF_VERSION:-$preferred}
+# --- 1. virtualenv with the newest TensorFlow that has a wheel for this Python ---------------------
+candidates=()
+for entry in "${supported[@]}"; do
+  v=${entry%%:*}
+  if [ -n "${TFFLOWERS_TF_VERSION:-}" ]; then
+    [ "$v" = "$TFFLOWERS_TF_VERSION" ] || continue
+  fi
+  case " ${entry#*:} " in *" $pyver "*) candidates+=("$v") ;; esac
+done
+if [ ${#candidates[@]} -eq 0 ]; then
+  if [ -n "${TFFLOWERS_TF_VERSION:-}" ]; then
+    die "TFFLOWERS_TF_VERSION=$TFFLOWERS_TF_VERSION: supported are ${supported[*]%%:*} (this Python is $pyver); unset it or pick one of them"
+  fi
+  die "$python is Python $pyver; tensorflow-cpu has wheels for 3.9-3.13 only (set PYTHON=/path/to/python3.12)"
+fi
 case ${TFFLOWERS_VARIANT:-cpu} in
   cpu) tfpackage=tensorflow-cpu ;;
   gpu) tfpackage='tensorflow[and-cuda]' ;;
   *) die "TFFLOWERS_VARIANT=${TFFLOWERS_VARIANT}: want cpu or gpu" ;;
 esac
 stamp=$venv/.tfflowers-installed
-req_hash=$( (cat scripts/requirements.txt scripts/requirements-nodeps.txt; echo "$tfpackage") | sha256sum | cut -c1-16)
+# The stamp names what was asked for (package, candidates, pins): asking for another version reinstalls.
+req_hash=$( (cat scripts/requirements.txt; echo "$tfpackage ${candidates[*]} $pyver") | sha256sum | cut -c1-16)
 if [ -f "$stamp" ] && grep -q "^req=$req_hash$" "$stamp"; then
   installed=$(sed -n 's/^tf=//p' "$stamp")
-  say "venv ready (tensorflow-cpu $installed)"
+  say "venv ready (tensorflow $installed)"
 else
   [ -x "$venv/bin/python" ] || { say "creating $venv"; "$python" -m venv "$venv"; }
   install_tf() {
-    # requirements.txt pins the rest; the TF pin is passed separately so the fallback can swap it.
+    # requirements.txt pins the rest. tensorflow-serving-api goes in with --no-deps (its declared dependency is
+    # the full `tensorflow` wheel, while tensorflow-cpu provides the same modules) and at TF's own version: its
+    # status_pb2 binds to that TF's error_codes_pb2 (2.19.1 fails to import on TF 2.18; 2.18.x declares
+    # protobuf<6, which TF 2.21 cannot use).
     "$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
       "$tfpackage==$1" -r scripts/requirements.txt &&
-      "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps -r scripts/requirements-nodeps.txt
+      "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps "tensorflow-serving-api==$1"
   }
-  if install_tf "$want" 2>"$root/.tf-install.log"; then
-    installed=$want
-  else
+  installed=
+  reasons=()
+  for v in "${candidates[@]}"; do
+    if install_tf "$v" 2>"$root/.tf-install.log"; then
+      installed=$v
+      break
+    fi
     reason=$(tail -n 3 "$root/.tf-install.log" | tr '\n' ' ')
-    [ "$want" = "$fallback" ] && die "pip could not install tensorflow-cpu==$want: $reason"
-    say "tensorflow-cpu==$want could not be installed ($reason); falling back to $fallback"
-    install_tf "$fallback" || die "pip could not install tensorflow-cpu==$fallback either; see $root/.tf-install.log"
-    installed=$fallback
+    reasons+=("$tfpackage $v failed: $reason")
+    say "$tfpackage==$v could not be installed ($reason); trying the next supported version"
+  done
+  [ -n "$installed" ] || die "pip could not install any of ${candidates[*]}: ${reasons[*]}"
+  rm -f "$root/.tf-install.log" "$tfdir/FALLBACK_REASON"
+  if [ ${#reasons[@]} -gt 0 ]; then
     mkdir -p "$tfdir"
-    printf 'tensorflow-cpu %s failed: %s\n' "$want" "$reason" >"$tfdir/FALLBACK_REASON"
+    printf '%s\n' "${reasons[@]}" >"$tfdir/FALLBACK_REASON"
   fi
-  rm -f "$root/.tf-install.log"
   printf 'tf=%s\nreq=%s\n' "$installed" "$req_hash" >"$stamp"
-  say "installed tensorflow-cpu $installed into $venv"
+  say "installed $tfpackage $installed into $venv (Python $pyver)"
 fi
 
 # --- 2. expose the C API from the same installation -----------------------------------------------
