@@ -141,6 +141,15 @@ while IFS= read -r line; do
   esac
 done <<<"$build_cmds"
 lap "image build (docker build)" "$lap_t"
+# The same build again, nothing changed: every RUN step must come from the cache (the test's own files and
+# the docs are outside the build context, see .dockerignore).
+lap_t=$SECONDS
+run_line "$root" "$(grep -m1 'docker build ' <<<"$build_cmds")"
+expect_ok "second build"
+rerun=$(awk '/^#[0-9]+ \[.*\] RUN /{ run[$1] = $0 } /^#[0-9]+ CACHED/{ hit[$1] = 1 }
+  END { for (k in run) if (!(k in hit)) print run[k] }' "$err")
+[ -z "$rerun" ] || die "a second build with nothing changed ran again: $rerun"
+lap "image rebuild, nothing changed (all cached)" "$lap_t"
 image_after=$(docker image inspect -f '{{.Id}}' tfflowers)
 # The tag moved: drop the image it left dangling (ours, from an earlier run).
 if [ -n "$image_before" ] && [ "$image_before" != "$image_after" ]; then
