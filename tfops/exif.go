@@ -24,7 +24,7 @@ import (
 const (
 	exifSegments = 4
 	exifEntries  = 32
-	exifWindow   = 1 << 14
+	exifWindow   = 1 << 17 // an APP1 with its thumbnail is up to 64 KiB, and an ICC profile may precede it
 )
 
 // exifBuilder gives every op its own scope: the bindings name ops namespace/Type, so two

@@ -129,6 +129,22 @@ func TestExifOrientationMatchesGo(t *testing.T) {
 	if got := graphOrientation(insertAfterSOI(jpg, jfif, icc, xmp, fixtures.ExifAPP1(6, false))); got != 6 {
 		t.Fatalf("orientation 6 behind three segments read as %d", got)
 	}
+	// Cameras put a thumbnail of tens of KB in APP1, often behind an ICC profile: the
+	// whole segment must be within the graph's window for the tag to count, as in Go.
+	bigExif := append(append([]byte{}, fixtures.ExifAPP1(8, true)...), make([]byte, 60000)...)
+	binary.BigEndian.PutUint16(bigExif[2:], uint16(len(bigExif)-2))
+	bigICC := segment(0xE2, append([]byte("ICC_PROFILE\x00\x01\x01"), make([]byte, 50000)...))
+	for name, data := range map[string][]byte{
+		"60 KB APP1":                 insertAfterSOI(jpg, jfif, bigExif),
+		"60 KB APP1 after 50 KB ICC": insertAfterSOI(jpg, jfif, bigICC, bigExif),
+	} {
+		if want, ok := goOrientation(data); !ok || want != 8 {
+			t.Fatalf("%s: Go reads %d (%v)", name, want, ok)
+		}
+		if got := graphOrientation(data); got != 8 {
+			t.Errorf("%s: graph orientation %d, Go 8", name, got)
+		}
+	}
 
 	// Damaged variants of a JPEG with EXIF: the graph never fails, gives 1..8, and agrees
 	// with Go wherever Go reads the file (the segments it walks are the graph's).
