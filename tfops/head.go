@@ -22,11 +22,10 @@ type head struct {
 }
 
 // buildHead adds pooling (or flatten), dropout, dense and softmax on features [B,h,w,C].
-// dropoutRate is a scalar (0 at inference), dropSeed an int64[2] for the stateless mask;
-// a zero dropoutRate Output leaves dropout out.
+// drop holds the dropout inputs; a zero drop.Rate Output leaves dropout out.
 // featShape [h,w,C] fills in what the graph leaves unknown (a base with a dynamic input
 // size): the caller knows it from the image size it feeds.
-func buildHead(s *op.Scope, features tf.Output, featShape []int64, kind string, numClasses int, dropoutRate, dropSeed tf.Output) (*head, error) {
+func buildHead(s *op.Scope, features tf.Output, featShape []int64, kind string, numClasses int, drop dropoutInputs) (*head, error) {
 	if features.Shape().NumDimensions() != 4 {
 		return nil, fmt.Errorf("%w: backbone features must be rank 4 [batch,h,w,channels], got %v", ErrShape, features.Shape())
 	}
@@ -55,8 +54,8 @@ func buildHead(s *op.Scope, features tf.Output, featShape []int64, kind string, 
 	default:
 		return nil, fmt.Errorf("head %q unknown: want %q or %q", kind, HeadGAP, HeadFlatten)
 	}
-	if dropoutRate.Op != nil { // inference-only graphs (exports) have no dropout at all
-		x = dropout(s.SubScope("dropout"), x, dropoutRate, dropSeed)
+	if drop.Rate.Op != nil { // inference-only graphs (exports) have no dropout at all
+		x = dropout(s.SubScope("dropout"), x, drop)
 	}
 	h := &head{
 		kernel: newVariable(s, "dense/kernel", []int64{dim, int64(numClasses)}, true, glorotUniform(dim, int64(numClasses))),
@@ -69,11 +68,29 @@ func buildHead(s *op.Scope, features tf.Output, featShape []int64, kind string, 
 	return h, nil
 }
 
+// dropoutInputs are the scalars that make one step's dropout mask.
+type dropoutInputs struct {
+	Rate tf.Output // float32 scalar; 0 at inference
+	Seed tf.Output // int64[2]; seeds the mask of one step
+	// Rows and Offset (int32 scalars) place the fed rows inside the whole batch: the mask is
+	// drawn for Rows rows and rows [Offset, Offset+n) are used, so a batch run as
+	// micro-batches or split over replicas gets the very mask of the unsplit batch.
+	Rows, Offset tf.Output
+}
+
 // dropout zeroes each unit with probability rate and scales the rest by 1/(1-rate); with
 // rate 0 the mask is all ones, so the same graph serves training and inference.
-func dropout(s *op.Scope, x, rate, seed tf.Output) tf.Output {
-	keep := op.Sub(s, op.Const(s.SubScope("one"), float32(1)), rate)
-	u := op.StatelessRandomUniform(s.SubScope("uniform"), op.Shape(s, x, op.ShapeOutType(tf.Int32)), seed)
+func dropout(s *op.Scope, x tf.Output, d dropoutInputs) tf.Output {
+	keep := op.Sub(s, op.Const(s.SubScope("one"), float32(1)), d.Rate)
+	xShape := op.Shape(s, x, op.ShapeOutType(tf.Int32))
+	rest := op.Slice(s.SubScope("unit_dims"), xShape, op.Const(s.SubScope("b1"), []int32{1}), op.Const(s.SubScope("s1"), []int32{-1}))
+	full := op.ConcatV2(s.SubScope("mask_shape"), []tf.Output{op.Reshape(s.SubScope("rows"), d.Rows, op.Const(s.SubScope("vec"), []int32{1})), rest},
+		op.Const(s.SubScope("axis"), int32(0)))
+	u := op.StatelessRandomUniform(s.SubScope("uniform"), full, d.Seed)
+	zeros := op.ZerosLike(s, rest)
+	begin := op.ConcatV2(s.SubScope("begin"), []tf.Output{op.Reshape(s.SubScope("offset"), d.Offset, op.Const(s.SubScope("vec1"), []int32{1})), zeros},
+		op.Const(s.SubScope("axis1"), int32(0)))
+	u = op.Slice(s.SubScope("window"), u, begin, xShape)
 	mask := op.Floor(s, op.Add(s, u, keep))
 	return op.Mul(s.SubScope("scale"), op.Mul(s, x, mask), op.Reciprocal(s, keep))
 }

@@ -107,7 +107,7 @@ func BuildServingGraph(spec ServingSpec) (sg *ServingGraph, err error) {
 
 	hs := s.SubScope("head")
 	side := int64((spec.ImageSize + 31) / 32) // MobileNetV2's output stride, rounding up
-	h, err := buildHead(hs, features, []int64{side, side, features.Shape().Size(3)}, spec.Head, len(spec.Labels), tf.Output{}, tf.Output{})
+	h, err := buildHead(hs, features, []int64{side, side, features.Shape().Size(3)}, spec.Head, len(spec.Labels), dropoutInputs{})
 	if err != nil {
 		return nil, err
 	}

@@ -35,12 +35,18 @@ type TrainGraph struct {
 	LR       tf.Output // float32 scalar learning rate
 	Dropout  tf.Output // float32 scalar rate; 0 (the default) at inference
 	DropSeed tf.Output // int64 [2]; seeds the dropout mask of one step
-	Logits   tf.Output
-	Probs    tf.Output
-	Loss     tf.Output // mean loss of the batch
-	Correct  tf.Output // number of correct predictions in the batch (float32)
-	Train    *tf.Operation
-	FineTune *tf.Operation // nil without fine-tune variables
+	// RowOffset and BatchRows (int32 scalars) say where the fed rows sit in the whole batch
+	// when a batch runs as slices (micro-batches, replicas); they default to the fed batch.
+	RowOffset, BatchRows tf.Output
+	// GradScale (float32 scalar, default 1) multiplies the gradients that are accumulated:
+	// a slice of n rows out of N is fed n/N, so the accumulated sum is the full batch's.
+	GradScale tf.Output
+	Logits    tf.Output
+	Probs     tf.Output
+	Loss      tf.Output // mean loss of the batch
+	Correct   tf.Output // number of correct predictions in the batch (float32)
+	Train     *tf.Operation
+	FineTune  *tf.Operation // nil without fine-tune variables
 
 	cfg      HeadConfig
 	head     *head
@@ -51,6 +57,7 @@ type TrainGraph struct {
 	ftOpt    *adam
 	saver    *saver
 	initVars []*Variable
+	acc      *accumulation
 }
 
 // BuildTrainGraph adds the training ops for features (a backbone output of g) to g.
@@ -77,7 +84,14 @@ func BuildTrainGraph(g *tf.Graph, input, features tf.Output, cfg HeadConfig) (tg
 	t.Dropout = op.PlaceholderWithDefault(s.SubScope("dropout_rate"), op.Const(s.SubScope("no_dropout"), float32(0)), tf.ScalarShape())
 	t.DropSeed = op.PlaceholderWithDefault(s.SubScope("dropout_seed"), op.Const(s.SubScope("seed0"), []int64{0, 0}), tf.MakeShape(2))
 
-	h, err := buildHead(root.SubScope("head"), features, cfg.FeatureShape, cfg.Kind, cfg.NumClasses, t.Dropout, t.DropSeed)
+	t.RowOffset = op.PlaceholderWithDefault(s.SubScope("row_offset"), op.Const(s.SubScope("offset0"), int32(0)), tf.ScalarShape())
+	fedRows := op.StridedSlice(s.SubScope("fed_rows"), op.Shape(s, features, op.ShapeOutType(tf.Int32)),
+		op.Const(s.SubScope("b0"), []int32{0}), op.Const(s.SubScope("e1"), []int32{1}), op.Const(s.SubScope("s1"), []int32{1}),
+		op.StridedSliceShrinkAxisMask(1))
+	t.BatchRows = op.PlaceholderWithDefault(s.SubScope("batch_rows"), fedRows, tf.ScalarShape())
+	t.GradScale = op.PlaceholderWithDefault(s.SubScope("grad_scale"), op.Const(s.SubScope("scale1"), float32(1)), tf.ScalarShape())
+	drop := dropoutInputs{Rate: t.Dropout, Seed: t.DropSeed, Rows: t.BatchRows, Offset: t.RowOffset}
+	h, err := buildHead(root.SubScope("head"), features, cfg.FeatureShape, cfg.Kind, cfg.NumClasses, drop)
 	if err != nil {
 		return nil, err
 	}
@@ -119,6 +133,12 @@ func BuildTrainGraph(g *tf.Graph, input, features tf.Output, cfg HeadConfig) (tg
 		}
 		t.FineTune = t.ftOpt.apply
 		t.initVars = append(append(t.initVars, t.ftOpt.slots...), t.ftOpt.step)
+	}
+	if err := t.buildAccumulation(root.SubScope("accumulate"), headVars); err != nil {
+		return nil, err
+	}
+	if scopeErr := root.Err(); scopeErr != nil {
+		return nil, &GraphError{Step: "build optimizer", Err: scopeErr}
 	}
 	saved := append(append([]*Variable{}, t.initVars...), t.ftVars...)
 	t.saver = buildSaver(root.SubScope("checkpoint"), saved)
@@ -203,11 +223,18 @@ type StepOptions struct {
 	Dropout  float64
 	Seed     [2]int64 // dropout mask seed
 	FineTune bool     // update the backbone variables too (needs Images)
+	// MicroBatch > 0 runs a batch of more rows as slices of at most MicroBatch rows whose
+	// gradients are summed in the graph before one update: the same update as the whole
+	// batch, with the memory of a slice (see accumulate.go).
+	MicroBatch int
 }
 
 // TrainStep applies one Adam update and returns the batch's mean loss and number correct
 // (computed in the same forward pass, with dropout, as Keras reports them).
 func (t *TrainGraph) TrainStep(sess *Session, b Batch, o StepOptions) (loss float64, correct int, err error) {
+	if o.MicroBatch > 0 && len(b.Labels) > o.MicroBatch {
+		return t.accumulatedStep(sess, b, o)
+	}
 	feeds, err := t.feeds(b)
 	if err != nil {
 		return 0, 0, err

@@ -36,6 +36,7 @@ type RunConfig struct {
 	LabelSmoothing float64  `json:"label_smoothing"`
 	LR             float64  `json:"lr"`
 	BatchSize      int      `json:"batch_size"`
+	MicroBatch     int      `json:"micro_batch,omitempty"` // 0: whole batches
 	Epochs         int      `json:"epochs"`
 	Seed           uint64   `json:"seed"`
 	Patience       int      `json:"patience"`

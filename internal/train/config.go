@@ -29,11 +29,14 @@ type Config struct {
 	LabelSmoothing float64
 	LR             float64
 	BatchSize      int
-	Epochs         int
-	Seed           uint64
-	Patience       int  // early stopping on validation loss; 0: off
-	RestoreBest    bool // end with the weights of the epoch with the lowest validation loss
-	Augment        tfops.Augment
+	// MicroBatch > 0 runs every step (and every evaluation batch) as slices of at most
+	// MicroBatch images: the same updates as BatchSize, with a slice's memory.
+	MicroBatch  int
+	Epochs      int
+	Seed        uint64
+	Patience    int  // early stopping on validation loss; 0: off
+	RestoreBest bool // end with the weights of the epoch with the lowest validation loss
+	Augment     tfops.Augment
 
 	// Fine-tuning: after Epochs with the base frozen, FineTuneEpochs more train the backbone
 	// from layer FineTuneFrom on at FineTuneLR (BatchNorm statistics stay frozen).
@@ -89,6 +92,8 @@ func (c *Config) Validate() error {
 		return bad("--image-size %d: must be at least 32", c.ImageSize)
 	case c.BatchSize < 1:
 		return bad("--batch-size %d: must be at least 1", c.BatchSize)
+	case c.MicroBatch < 0:
+		return bad("--micro-batch %d: must be >= 0 (0: whole batches)", c.MicroBatch)
 	case c.Epochs < 1:
 		return bad("--epochs %d: must be at least 1", c.Epochs)
 	case c.LR <= 0:

@@ -198,7 +198,7 @@ func (t *trainer) runConfig() contract.RunConfig {
 	return contract.RunConfig{
 		Data: c.Data, TFRecords: c.TFRecords, ValDir: c.ValDir, ValSplit: c.ValSplit, TestDir: c.TestDir, TestSplit: c.TestSplit, Base: c.Base,
 		ImageSize: c.ImageSize, Head: c.Head, Dropout: c.Dropout, LabelSmoothing: c.LabelSmoothing,
-		LR: c.LR, BatchSize: c.BatchSize, Epochs: c.Epochs, Seed: c.Seed, Patience: c.Patience, RestoreBest: c.RestoreBest,
+		LR: c.LR, BatchSize: c.BatchSize, MicroBatch: c.MicroBatch, Epochs: c.Epochs, Seed: c.Seed, Patience: c.Patience, RestoreBest: c.RestoreBest,
 		Augment:  contract.Augment{Flip: c.Augment.Flip, Zoom: c.Augment.Zoom, Brightness: c.Augment.Brightness},
 		FineTune: c.FineTune, FineTuneFrom: c.FineTuneFrom, FineTuneEpochs: c.FineTuneEpochs, FineTuneLR: c.FineTuneLR,
 		FineTuneSchedule: c.FineTuneSchedule, FineTuneWarmup: c.FineTuneWarmup,
@@ -274,6 +274,7 @@ func (t *trainer) loop(ctx context.Context) error {
 			if b.n() > 0 {
 				loss, correct, err := t.graph.TrainStep(t.base.Session, t.stepBatch(b), tfops.StepOptions{
 					LR: lr, Dropout: cfg.Dropout, Seed: [2]int64{int64(cfg.Seed), int64(t.state.GlobalStep)}, FineTune: fineTune,
+					MicroBatch: cfg.MicroBatch,
 				})
 				if err != nil {
 					cancel()
@@ -391,7 +392,7 @@ func (t *trainer) evaluate(samples []pipeline.Sample, throughBackbone bool) (*va
 		if r.b.n() == 0 {
 			continue
 		}
-		probs, loss, err := t.graph.Evaluate(t.base.Session, t.stepBatch(r.b))
+		probs, loss, err := t.graph.EvaluateSlices(t.base.Session, t.stepBatch(r.b), cfg.MicroBatch)
 		if err != nil {
 			return nil, err
 		}
