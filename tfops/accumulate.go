@@ -7,64 +7,90 @@ import (
 	"github.com/galeone/tensorflow/tensorflow/go/op"
 )
 
-// Gradient accumulation: a batch runs as slices, and one Adam update applies the sum of
-// their gradients. Each slice of n rows out of N feeds GradScale = n/N, so the sum of
-// d(mean loss of the slice)/dw * n/N is d(mean loss of the batch)/dw: the update of the
-// whole batch, up to float summation order. Nothing else in a step depends on how the
-// batch is cut: dropout masks are drawn for the whole batch (RowOffset/BatchRows),
+// Gradient accumulation and replicas: a batch runs as slices, over one or more towers
+// (replicas.go) and one or more runs (micro-batches), and one Adam update applies the sum
+// of their gradients. Each slice of n rows out of N feeds its tower's GradScale = n/N, so
+// the sum of d(mean loss of the slice)/dw * n/N is d(mean loss of the batch)/dw: the update
+// of the whole batch, up to float summation order. Nothing else in a step depends on how
+// the batch is cut: dropout masks are drawn for the whole batch (RowOffset/BatchRows),
 // augmentation is seeded per image, and the backbone's BatchNorm runs in inference mode.
 //
-// The first slice assigns its gradients to the accumulators, middle slices add theirs,
-// and the last slice's run adds its own and applies the update, so an interrupted batch
-// leaves nothing behind and a batch of two slices costs two runs.
+// A batch's first run assigns its gradients to the accumulators, middle runs add theirs,
+// and the last run adds its own and applies the update; a batch of one run applies its
+// gradients directly. An interrupted batch leaves nothing behind.
 
-// accumulation holds the accumulators and the ops of one phase each (frozen: head only;
-// fine-tune: head and backbone variables).
+// phaseOps are the update ops of one phase (frozen: head only; fine-tune: head and
+// backbone variables).
+type phaseOps struct {
+	start, add, apply, direct *tf.Operation
+}
+
+// accumulation holds the accumulators and the ops of both phases.
 type accumulation struct {
-	head, all phaseAccumulation
+	accs      []*Variable // one per trained variable; no initializer, no checkpoint: each batch's first run assigns them
+	head, all phaseOps
 }
 
-type phaseAccumulation struct {
-	start, add, apply *tf.Operation
-}
-
-// buildAccumulation adds one accumulator per trained variable and the start/add/apply ops.
-func (t *TrainGraph) buildAccumulation(s *op.Scope, headVars []*Variable) error {
-	scaled := make([]tf.Output, len(t.grads))
-	accs := make([]*Variable, len(t.trained))
-	for i, v := range t.trained {
-		scaled[i] = op.Mul(s.SubScope("scaled"), t.grads[i], t.GradScale)
-		accs[i] = newVariable(s, "accumulator/"+v.Name, v.Shape, false, zerosInit)
+// buildAccumulation adds one accumulator per trained variable and the update ops.
+func (t *TrainGraph) buildAccumulation(s *op.Scope) error {
+	t.acc = &accumulation{}
+	for _, v := range t.trained {
+		t.acc.accs = append(t.acc.accs, newVariable(s, "accumulator/"+v.Name, v.Shape, false, zerosInit))
 	}
-	// The accumulators need no initializer and no checkpoint: a batch's first slice assigns
-	// them, and checkpoints are taken between batches.
-	build := func(ps *op.Scope, n int, opt *adam) (phaseAccumulation, error) {
+	return t.buildPhases(s)
+}
+
+// buildPhases (re)builds the update ops over the current towers.
+func (t *TrainGraph) buildPhases(s *op.Scope) error {
+	// summed[i] is the gradient of variable i over every tower, each weighted by its share.
+	summed := make([]tf.Output, len(t.trained))
+	for i := range t.trained {
+		var parts []tf.Output
+		for _, tw := range t.towers {
+			parts = append(parts, op.Mul(s.SubScope("scaled"), tw.grads[i], tw.gradScale))
+		}
+		summed[i] = parts[0]
+		if len(parts) > 1 {
+			summed[i] = op.AddN(s.SubScope("sum_towers"), parts)
+		}
+	}
+	build := func(ps *op.Scope, n int, opt *adam, direct *tf.Operation) (phaseOps, error) {
 		var starts, adds []*tf.Operation
 		totals := make([]tf.Output, n)
 		for i := 0; i < n; i++ {
-			starts = append(starts, op.AssignVariableOp(ps.SubScope("start"), accs[i].Handle, scaled[i]))
-			adds = append(adds, op.AssignAddVariableOp(ps.SubScope("add"), accs[i].Handle, scaled[i]))
-			// A fresh read: accs[i].Read is shared with the checkpoint path.
-			totals[i] = op.Add(ps.SubScope("total"), op.ReadVariableOp(ps.SubScope("read"), accs[i].Handle, tf.Float), scaled[i])
+			acc := t.acc.accs[i]
+			starts = append(starts, op.AssignVariableOp(ps.SubScope("start"), acc.Handle, summed[i]))
+			adds = append(adds, op.AssignAddVariableOp(ps.SubScope("add"), acc.Handle, summed[i]))
+			totals[i] = op.Add(ps.SubScope("total"), op.ReadVariableOp(ps.SubScope("read"), acc.Handle, tf.Float), summed[i])
 		}
 		apply, err := opt.update(ps.SubScope("apply"), totals)
 		if err != nil {
-			return phaseAccumulation{}, err
+			return phaseOps{}, err
 		}
-		return phaseAccumulation{start: op.NoOp(ps.WithControlDependencies(starts...).SubScope("start_all")),
-			add: op.NoOp(ps.WithControlDependencies(adds...).SubScope("add_all")), apply: apply}, nil
+		if direct == nil { // several towers: the direct update also sums them
+			if direct, err = opt.update(ps.SubScope("direct"), summed[:n]); err != nil {
+				return phaseOps{}, err
+			}
+		}
+		return phaseOps{start: op.NoOp(ps.WithControlDependencies(starts...).SubScope("start_all")),
+			add: op.NoOp(ps.WithControlDependencies(adds...).SubScope("add_all")), apply: apply, direct: direct}, nil
 	}
-	a := &accumulation{}
+	headDirect, ftDirect := t.Train, t.FineTune
+	if len(t.towers) > 1 {
+		headDirect, ftDirect = nil, nil
+	}
 	var err error
-	if a.head, err = build(s.SubScope("frozen"), len(headVars), t.headOpt); err != nil {
+	if t.acc.head, err = build(s.SubScope("frozen"), len(t.headOpt.vars), t.headOpt, headDirect); err != nil {
 		return err
 	}
 	if t.ftOpt != nil {
-		if a.all, err = build(s.SubScope("fine_tune"), len(t.trained), t.ftOpt); err != nil {
+		if t.acc.all, err = build(s.SubScope("fine_tune"), len(t.trained), t.ftOpt, ftDirect); err != nil {
 			return err
 		}
 	}
-	t.acc = a
+	if s.Err() != nil {
+		return &GraphError{Step: "build gradient accumulation", Err: s.Err()}
+	}
 	return nil
 }
 
@@ -86,9 +112,61 @@ func (b Batch) slice(lo, hi int) Batch {
 	return out
 }
 
-// accumulatedStep runs b as slices of at most o.MicroBatch rows and applies one update.
-// The loss and number correct are those of the whole batch.
-func (t *TrainGraph) accumulatedStep(sess *Session, b Batch, o StepOptions) (loss float64, correct int, err error) {
+// towerSlice is the rows [lo, hi) of a batch that one tower runs; pad marks a tower that
+// has no rows in this run and repeats one with a zero weight (a tower cannot run empty:
+// the mean loss of no rows is NaN, and NaN*0 is NaN).
+type towerSlice struct {
+	lo, hi int
+	pad    bool
+}
+
+// plan cuts n rows into runs of at most micro rows per tower (micro 0: one run).
+func (t *TrainGraph) plan(n, micro int) [][]towerSlice {
+	nt := len(t.towers)
+	if micro <= 0 {
+		micro = (n + nt - 1) / nt
+	}
+	var runs [][]towerSlice
+	for lo := 0; lo < n; lo += micro * nt {
+		hi := min(lo+micro*nt, n)
+		per := (hi - lo + nt - 1) / nt
+		run := make([]towerSlice, nt)
+		for k := range run {
+			a, b := min(lo+k*per, hi), min(lo+(k+1)*per, hi)
+			if a == b {
+				run[k] = towerSlice{lo: lo, hi: lo + 1, pad: true}
+				continue
+			}
+			run[k] = towerSlice{lo: a, hi: b}
+		}
+		runs = append(runs, run)
+	}
+	return runs
+}
+
+// towerFeeds adds tower tw's inputs for rows sl of b (n rows in all).
+func (t *TrainGraph) towerFeeds(feeds map[tf.Output]*tf.Tensor, tw tower, b Batch, sl towerSlice, n int) error {
+	part, err := t.feedsFor(tw, b.slice(sl.lo, sl.hi))
+	if err != nil {
+		return err
+	}
+	for k, v := range part {
+		feeds[k] = v
+	}
+	weight := float32(sl.hi-sl.lo) / float32(n)
+	if sl.pad {
+		weight = 0
+	}
+	offset, _ := tf.NewTensor(int32(sl.lo))
+	rows, _ := tf.NewTensor(int32(n))
+	scale, _ := tf.NewTensor(weight)
+	feeds[tw.rowOffset], feeds[tw.batchRows], feeds[tw.gradScale] = offset, rows, scale
+	return nil
+}
+
+// slicedStep runs b over the towers in runs of at most o.MicroBatch rows per tower and
+// applies one update. The loss and number correct are those of the whole batch.
+func (t *TrainGraph) slicedStep(sess *Session, b Batch, o StepOptions) (loss float64, correct int, err error) {
 	phase := t.acc.head
 	if o.FineTune {
 		if t.FineTune == nil {
@@ -103,59 +181,121 @@ func (t *TrainGraph) accumulatedStep(sess *Session, b Batch, o StepOptions) (los
 	lr, _ := tf.NewTensor(float32(o.LR))
 	rate, _ := tf.NewTensor(float32(o.Dropout))
 	seed, _ := tf.NewTensor(o.Seed[:])
-	rows, _ := tf.NewTensor(int32(n))
+	runs := t.plan(n, o.MicroBatch)
 	var lossSum float64
-	for lo := 0; lo < n; lo += o.MicroBatch {
-		hi := min(lo+o.MicroBatch, n)
-		feeds, err := t.feeds(b.slice(lo, hi))
-		if err != nil {
-			return 0, 0, err
+	for r, run := range runs {
+		feeds := map[tf.Output]*tf.Tensor{t.LR: lr, t.Dropout: rate, t.DropSeed: seed}
+		var fetches []tf.Output
+		for k, sl := range run {
+			if err := t.towerFeeds(feeds, t.towers[k], b, sl, n); err != nil {
+				return 0, 0, err
+			}
+			fetches = append(fetches, t.towers[k].loss, t.towers[k].correct)
 		}
-		offset, _ := tf.NewTensor(int32(lo))
-		scale, _ := tf.NewTensor(float32(hi-lo) / float32(n))
-		feeds[t.LR], feeds[t.Dropout], feeds[t.DropSeed] = lr, rate, seed
-		feeds[t.BatchRows], feeds[t.RowOffset], feeds[t.GradScale] = rows, offset, scale
 		target := phase.add
 		switch {
-		case lo == 0:
+		case len(runs) == 1:
+			target = phase.direct
+		case r == 0:
 			target = phase.start
-		case hi == n:
+		case r == len(runs)-1:
 			target = phase.apply
 		}
-		out, err := sess.Run(fmt.Sprintf("train step (rows %d-%d of %d)", lo, hi, n), feeds, []tf.Output{t.Loss, t.Correct}, []*tf.Operation{target})
+		out, err := sess.Run(fmt.Sprintf("train step (run %d of %d)", r+1, len(runs)), feeds, fetches, []*tf.Operation{target})
 		if err != nil {
 			return 0, 0, err
 		}
-		l, err := Scalar(out[0])
-		if err != nil {
-			return 0, 0, err
+		for k, sl := range run {
+			if sl.pad {
+				continue
+			}
+			l, err := Scalar(out[2*k])
+			if err != nil {
+				return 0, 0, err
+			}
+			c, err := Scalar(out[2*k+1])
+			if err != nil {
+				return 0, 0, err
+			}
+			lossSum += float64(l) * float64(sl.hi-sl.lo)
+			correct += int(c)
 		}
-		c, err := Scalar(out[1])
-		if err != nil {
-			return 0, 0, err
-		}
-		lossSum += float64(l) * float64(hi-lo)
-		correct += int(c)
 	}
 	return lossSum / float64(n), correct, nil
 }
 
-// EvaluateSlices is Evaluate run on slices of at most micro rows (0: the whole batch), so
-// evaluation keeps within the memory that training with micro-batches uses.
+// EvaluateSlices is Evaluate spread over the towers in runs of at most micro rows per
+// tower (0: one run), so evaluation keeps within the memory that training uses.
 func (t *TrainGraph) EvaluateSlices(sess *Session, b Batch, micro int) (probs []float32, loss float64, err error) {
 	n := len(b.Labels)
-	if micro <= 0 || n <= micro {
+	if len(t.towers) == 1 && (micro <= 0 || n <= micro) {
 		return t.Evaluate(sess, b)
 	}
 	probs = make([]float32, 0, n*t.cfg.NumClasses)
-	for lo := 0; lo < n; lo += micro {
-		hi := min(lo+micro, n)
-		p, l, err := t.Evaluate(sess, b.slice(lo, hi))
+	for _, run := range t.plan(n, micro) {
+		feeds := map[tf.Output]*tf.Tensor{}
+		var fetches []tf.Output
+		for k, sl := range run {
+			if err := t.towerFeeds(feeds, t.towers[k], b, sl, n); err != nil {
+				return nil, 0, err
+			}
+			fetches = append(fetches, t.towers[k].probs, t.towers[k].loss)
+		}
+		out, err := sess.Run("evaluate", feeds, fetches, nil)
 		if err != nil {
 			return nil, 0, err
 		}
-		probs = append(probs, p...)
-		loss += l * float64(hi-lo)
+		for k, sl := range run {
+			if sl.pad {
+				continue
+			}
+			p, err := Float32s(out[2*k])
+			if err != nil {
+				return nil, 0, err
+			}
+			l, err := Scalar(out[2*k+1])
+			if err != nil {
+				return nil, 0, err
+			}
+			probs = append(probs, p...)
+			loss += float64(l) * float64(sl.hi-sl.lo)
+		}
 	}
 	return probs, loss / float64(n), nil
+}
+
+// ExtractFeatures runs the backbone on n preprocessed images (n*size*size*3 floats),
+// spread over the towers in runs of at most micro images per tower (0: one run), and
+// returns n*h*w*C features.
+func (t *TrainGraph) ExtractFeatures(sess *Session, images []float32, n, size, micro int) ([]float32, error) {
+	b := Batch{Images: images, ImageSize: size, Labels: make([]int64, n)}
+	var feats []float32
+	for _, run := range t.plan(n, micro) {
+		feeds := map[tf.Output]*tf.Tensor{}
+		var fetches []tf.Output
+		for k, sl := range run {
+			part := b.slice(sl.lo, sl.hi)
+			in, err := Float32Tensor(part.Images, int64(sl.hi-sl.lo), int64(size), int64(size), 3)
+			if err != nil {
+				return nil, err
+			}
+			feeds[t.towers[k].input] = in
+			fetches = append(fetches, t.towers[k].features)
+		}
+		out, err := sess.Run("extract features", feeds, fetches, nil)
+		if err != nil {
+			return nil, err
+		}
+		for k, sl := range run {
+			if sl.pad {
+				continue
+			}
+			f, err := Float32s(out[k])
+			if err != nil {
+				return nil, err
+			}
+			feats = append(feats, f...)
+		}
+	}
+	return feats, nil
 }

@@ -19,6 +19,10 @@ type SessionConfig struct {
 	// GPU memory grows on demand instead of being grabbed whole, so tfflowers can share a card.
 	// It is always on; the field exists so tests can see the config that is used.
 	AllowGrowth bool
+	// CPUDevices > 1 splits the host into that many logical CPU devices (/device:CPU:0..N-1),
+	// TensorFlow's virtual-device configuration: in-graph replicas (--devices cpu:0,cpu:1)
+	// then run the code path of several accelerators on any machine.
+	CPUDevices int
 }
 
 // Options returns the tf.SessionOptions for c.
@@ -29,8 +33,14 @@ func (c SessionConfig) Options() (*tf.SessionOptions, error) {
 		AllowSoftPlacement:        true,
 		GpuOptions:                &pb.GPUOptions{AllowGrowth: true, VisibleDeviceList: c.VisibleGPUs},
 	}
+	if c.CPUOnly || c.CPUDevices > 1 {
+		cfg.DeviceCount = map[string]int32{}
+	}
 	if c.CPUOnly {
-		cfg.DeviceCount = map[string]int32{"GPU": 0}
+		cfg.DeviceCount["GPU"] = 0
+	}
+	if c.CPUDevices > 1 {
+		cfg.DeviceCount["CPU"] = int32(c.CPUDevices)
 	}
 	if c.IntraOpThreads < 0 || c.InterOpThreads < 0 {
 		return nil, fmt.Errorf("tfops: thread counts must be >= 0 (got intra %d, inter %d)", c.IntraOpThreads, c.InterOpThreads)

@@ -58,6 +58,7 @@ type TrainGraph struct {
 	saver    *saver
 	initVars []*Variable
 	acc      *accumulation
+	towers   []tower // the graph itself, or its replicas (replicas.go)
 }
 
 // BuildTrainGraph adds the training ops for features (a backbone output of g) to g.
@@ -134,7 +135,9 @@ func BuildTrainGraph(g *tf.Graph, input, features tf.Output, cfg HeadConfig) (tg
 		t.FineTune = t.ftOpt.apply
 		t.initVars = append(append(t.initVars, t.ftOpt.slots...), t.ftOpt.step)
 	}
-	if err := t.buildAccumulation(root.SubScope("accumulate"), headVars); err != nil {
+	t.towers = []tower{{input: input, features: features, labels: t.Labels, rowOffset: t.RowOffset, batchRows: t.BatchRows,
+		gradScale: t.GradScale, loss: t.Loss, correct: t.Correct, probs: t.Probs, grads: grads}}
+	if err := t.buildAccumulation(root.SubScope("accumulate")); err != nil {
 		return nil, err
 	}
 	if scopeErr := root.Err(); scopeErr != nil {
@@ -191,19 +194,24 @@ type Batch struct {
 }
 
 func (t *TrainGraph) feeds(b Batch) (map[tf.Output]*tf.Tensor, error) {
+	return t.feedsFor(t.towers[0], b)
+}
+
+// feedsFor feeds b to tower tw.
+func (t *TrainGraph) feedsFor(tw tower, b Batch) (map[tf.Output]*tf.Tensor, error) {
 	n := int64(len(b.Labels))
 	labels, err := Int64Tensor(b.Labels, n)
 	if err != nil {
 		return nil, err
 	}
-	feeds := map[tf.Output]*tf.Tensor{t.Labels: labels}
+	feeds := map[tf.Output]*tf.Tensor{tw.labels: labels}
 	if b.Images != nil {
 		sz := int64(b.ImageSize)
 		img, err := Float32Tensor(b.Images, n, sz, sz, 3)
 		if err != nil {
 			return nil, err
 		}
-		feeds[t.Input] = img
+		feeds[tw.input] = img
 		return feeds, nil
 	}
 	if len(b.FeatShape) != 3 {
@@ -213,7 +221,7 @@ func (t *TrainGraph) feeds(b Batch) (map[tf.Output]*tf.Tensor, error) {
 	if err != nil {
 		return nil, err
 	}
-	feeds[t.Features] = f
+	feeds[tw.features] = f
 	return feeds, nil
 }
 
@@ -232,8 +240,8 @@ type StepOptions struct {
 // TrainStep applies one Adam update and returns the batch's mean loss and number correct
 // (computed in the same forward pass, with dropout, as Keras reports them).
 func (t *TrainGraph) TrainStep(sess *Session, b Batch, o StepOptions) (loss float64, correct int, err error) {
-	if o.MicroBatch > 0 && len(b.Labels) > o.MicroBatch {
-		return t.accumulatedStep(sess, b, o)
+	if len(t.towers) > 1 || (o.MicroBatch > 0 && len(b.Labels) > o.MicroBatch) {
+		return t.slicedStep(sess, b, o)
 	}
 	feeds, err := t.feeds(b)
 	if err != nil {

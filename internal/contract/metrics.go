@@ -51,6 +51,7 @@ type RunConfig struct {
 	FineTuneWarmup   float64 `json:"fine_tune_warmup"`
 	CacheDir         string  `json:"cache_dir"`
 	Device           string  `json:"device"`
+	Devices          string  `json:"devices,omitempty"` // --devices: one replica per device
 	IntraOpThreads   int     `json:"intra_op_threads"`
 	InterOpThreads   int     `json:"inter_op_threads"`
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 
 	"github.com/tfflowers/tfflowers/tfops"
 )
@@ -51,7 +52,10 @@ type Config struct {
 
 	CacheDir string // bottleneck cache root; "" disables the on-disk cache
 	Device   string
-	Threads  tfops.SessionConfig
+	// Devices ("all", "gpu:0,gpu:1", "cpu:0,cpu:1") spreads every step over one replica per
+	// device, gradients summed into one update; "" trains on Device alone.
+	Devices string
+	Threads tfops.SessionConfig
 
 	Out    string
 	Resume bool
@@ -130,6 +134,14 @@ func (c *Config) Validate() error {
 	}
 	if c.FineTuneSchedule == "" {
 		c.FineTuneSchedule = ScheduleConstant
+	}
+	if c.Devices != "" {
+		if _, err := tfops.ParseDevices(c.Devices); err != nil {
+			return bad("--%v", err)
+		}
+		if d := strings.ToLower(c.Device); d != "" && d != "auto" {
+			return bad("give --device (one device) or --devices (several), not both")
+		}
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()

@@ -15,7 +15,6 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/tfflowers/tfflowers/pipeline"
-	"github.com/tfflowers/tfflowers/savedmodel"
 	"github.com/tfflowers/tfflowers/tfops"
 )
 
@@ -138,7 +137,7 @@ func (b *batch) n() int { return len(b.labels) }
 
 // source turns samples into batches. Safe for concurrent use.
 type source struct {
-	base     *savedmodel.Base
+	extract  func(images []float32, n int) ([]float32, error) // backbone features, over every replica
 	dec      *tfops.ImageDecoder
 	cache    *pipeline.FeatureCache // nil: no on-disk cache
 	size     int
@@ -155,8 +154,8 @@ type source struct {
 	cacheWarn sync.Once
 }
 
-func newSource(base *savedmodel.Base, dec *tfops.ImageDecoder, cache *pipeline.FeatureCache, size, featLen int, seed uint64, strict bool, log *slog.Logger) *source {
-	return &source{base: base, dec: dec, cache: cache, size: size, featLen: featLen, workers: runtime.GOMAXPROCS(0),
+func newSource(extract func([]float32, int) ([]float32, error), dec *tfops.ImageDecoder, cache *pipeline.FeatureCache, size, featLen int, seed uint64, strict bool, log *slog.Logger) *source {
+	return &source{extract: extract, dec: dec, cache: cache, size: size, featLen: featLen, workers: runtime.GOMAXPROCS(0),
 		seed: seed, strict: strict, badNames: map[string]bool{}, log: log}
 }
 
@@ -296,7 +295,7 @@ func (s *source) finish(p *pending) (*batch, error) {
 		}
 	}
 	if len(todo) > 0 {
-		feats, _, err := s.base.Extract(packed[:len(todo)*per], len(todo), s.size)
+		feats, err := s.extract(packed[:len(todo)*per], len(todo))
 		if err != nil {
 			return nil, err
 		}

@@ -35,10 +35,12 @@ type trainer struct {
 	src     *source
 	featDim []int64 // [h,w,C]
 	device  tfops.Device
-	state   *runState
-	metrics *Metrics
-	start   time.Time
-	runLock *os.File // OUT/.lock, held for the whole Run
+	// replicas are the in-process device names of --devices (empty: one device).
+	replicas []string
+	state    *runState
+	metrics  *Metrics
+	start    time.Time
+	runLock  *os.File // OUT/.lock, held for the whole Run
 }
 
 // Run trains a classifier as cfg says. See the package doc for the contract.
@@ -109,16 +111,11 @@ func (t *trainer) prepare() error {
 	if !cfg.Resume && len(listCheckpoints(cfg.Out)) > 0 {
 		return fmt.Errorf("%w: --out %s already holds a training run; pass --resume to continue it or choose another --out", ErrConfig, cfg.Out)
 	}
-	choice, _ := tfops.ParseDevice(cfg.Device)
-	devs, err := tfops.ListDevices(cfg.Threads)
+	sessCfg, err := t.sessionConfig()
 	if err != nil {
 		return err
 	}
-	sessCfg, dev, err := choice.Resolve(devs, cfg.Threads)
-	if err != nil {
-		return fmt.Errorf("--device %s: %w", cfg.Device, err)
-	}
-	t.device = dev
+	dev := t.device
 	if t.base, err = savedmodel.LoadBase(cfg.Base, sessCfg); err != nil {
 		return err
 	}
@@ -140,6 +137,9 @@ func (t *trainer) prepare() error {
 	if err != nil {
 		return err
 	}
+	if err := t.replicate(); err != nil {
+		return err
+	}
 	dec, err := tfops.NewImageDecoder(cfg.ImageSize, cfg.Augment, cfg.Threads, pipeline.DecodeHints)
 	if err != nil {
 		return err
@@ -158,7 +158,7 @@ func (t *trainer) prepare() error {
 			cache = nil
 		}
 	}
-	t.src = newSource(t.base, dec, cache, cfg.ImageSize, featLen, cfg.Seed, cfg.Strict, log)
+	t.src = newSource(t.extract, dec, cache, cfg.ImageSize, featLen, cfg.Seed, cfg.Strict, log)
 	if err := os.MkdirAll(cfg.Out, 0o755); err != nil {
 		return fmt.Errorf("--out %s: %w", cfg.Out, err)
 	}
@@ -202,7 +202,7 @@ func (t *trainer) runConfig() contract.RunConfig {
 		Augment:  contract.Augment{Flip: c.Augment.Flip, Zoom: c.Augment.Zoom, Brightness: c.Augment.Brightness},
 		FineTune: c.FineTune, FineTuneFrom: c.FineTuneFrom, FineTuneEpochs: c.FineTuneEpochs, FineTuneLR: c.FineTuneLR,
 		FineTuneSchedule: c.FineTuneSchedule, FineTuneWarmup: c.FineTuneWarmup,
-		CacheDir: c.CacheDir, Device: c.Device, IntraOpThreads: c.Threads.IntraOpThreads, InterOpThreads: c.Threads.InterOpThreads,
+		CacheDir: c.CacheDir, Device: c.Device, Devices: c.Devices, IntraOpThreads: c.Threads.IntraOpThreads, InterOpThreads: c.Threads.InterOpThreads,
 	}
 }
 
