@@ -82,6 +82,7 @@ func newApp(stdout, stderr io.Writer) *ucli.App {
 			predictCommand(),
 			batchCommand(),
 			serveCommand(),
+			workerCommand(),
 		},
 	}
 	for _, cmd := range app.Commands {

@@ -9,6 +9,7 @@ import (
 
 	ucli "github.com/urfave/cli/v2"
 
+	"github.com/tfflowers/tfflowers/internal/cluster"
 	"github.com/tfflowers/tfflowers/internal/train"
 	"github.com/tfflowers/tfflowers/pipeline"
 	"github.com/tfflowers/tfflowers/savedmodel"
@@ -51,6 +52,9 @@ func trainFlags() []ucli.Flag {
 		&ucli.BoolFlag{Name: "no-cache", Usage: "do not use the on-disk feature cache"},
 		&ucli.StringFlag{Name: "device", Value: "auto", EnvVars: envFor("device"), Usage: "auto, cpu, gpu, gpu:N or tpu"},
 		&ucli.StringFlag{Name: "devices", EnvVars: envFor("devices"), Usage: "data parallel on one machine: all (every GPU), gpu:0,gpu:1, or cpu:0,cpu:1 (logical CPU devices); each device runs its slice of every batch, gradients are averaged into one update"},
+		&ucli.StringFlag{Name: "cluster", EnvVars: envFor("cluster"), Usage: "train on a running `tfflowers worker` cluster: TF_CONFIG-style file, or TF_CONFIG to read the variable; one replica per worker, this process writes the outputs"},
+		&ucli.DurationFlag{Name: "cluster-wait", Value: train.DefaultClusterWait, Usage: "with --cluster: how long to wait for every worker to answer"},
+		&ucli.DurationFlag{Name: "step-timeout", Value: train.DefaultStepTimeout, Usage: "with --cluster: a step that waits longer on a worker fails"},
 		&ucli.StringFlag{Name: "out", Value: "runs/flowers", Usage: "output folder: metrics.json, curves.png, labels.txt, checkpoints/"},
 		&ucli.BoolFlag{Name: "resume", Usage: "continue the run in --out from its last checkpoint"},
 		&ucli.StringFlag{Name: "export", Usage: "after training, export a TF Serving SavedModel to BASE_DIR/<version>"},
@@ -98,7 +102,8 @@ func trainConfig(c *ucli.Context) (train.Config, error) {
 		Strict: c.Bool("strict"), Base: c.String("base"), ImageSize: c.Int("image-size"), Head: c.String("head"),
 		Dropout: c.Float64("dropout"), LabelSmoothing: c.Float64("label-smoothing"), LR: c.Float64("lr"),
 		BatchSize: c.Int("batch-size"), MicroBatch: c.Int("micro-batch"), Epochs: c.Int("epochs"), Seed: c.Uint64("seed"), Patience: c.Int("patience"), RestoreBest: c.Bool("restore-best"),
-		Device: c.String("device"), Devices: c.String("devices"), Out: c.String("out"), Resume: c.Bool("resume"),
+		Device: c.String("device"), Devices: c.String("devices"),
+		Cluster: c.String("cluster"), ClusterWait: c.Duration("cluster-wait"), StepTimeout: c.Duration("step-timeout"), Out: c.String("out"), Resume: c.Bool("resume"),
 		Export: c.String("export"), ExportVersion: c.Int64("version"), ExportForce: c.Bool("force"), ExportWarmup: c.Int("warmup"),
 		FineTune: c.Bool("fine-tune"), FineTuneFrom: c.String("fine-tune-from"), FineTuneEpochs: c.Int("fine-tune-epochs"), FineTuneLR: c.Float64("fine-tune-lr"),
 		FineTuneSchedule: c.String("fine-tune-schedule"), FineTuneWarmup: c.Float64("fine-tune-warmup"),
@@ -171,7 +176,7 @@ func classify(err error) error {
 	for _, target := range []error{train.ErrConfig, pipeline.ErrNotDir, pipeline.ErrNoImages, pipeline.ErrEmptyClass,
 		pipeline.ErrSingleClass, pipeline.ErrImagesInRoot, pipeline.ErrUnreadable, pipeline.ErrCorruptRecord,
 		pipeline.ErrLabelRange, pipeline.ErrLabelsFile, pipeline.ErrBadSplit, pipeline.ErrClassMismatch,
-		savedmodel.ErrNotSavedModel, savedmodel.ErrNotBase, savedmodel.ErrImageSize, savedmodel.ErrVersionExists, tfops.ErrNoDevice} {
+		cluster.ErrSpec, savedmodel.ErrNotSavedModel, savedmodel.ErrNotBase, savedmodel.ErrImageSize, savedmodel.ErrVersionExists, tfops.ErrNoDevice} {
 		if errors.Is(err, target) {
 			return &UsageError{Err: err}
 		}

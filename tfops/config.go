@@ -23,6 +23,12 @@ type SessionConfig struct {
 	// TensorFlow's virtual-device configuration: in-graph replicas (--devices cpu:0,cpu:1)
 	// then run the code path of several accelerators on any machine.
 	CPUDevices int
+	// Target is the runtime a session connects to: "" in-process, grpc://host:port for a
+	// TensorFlow cluster's master (tfops.Server, `tfflowers worker`).
+	Target string
+	// OperationTimeoutMs > 0 bounds every blocking operation of a session (a step that waits
+	// on a worker that hangs fails instead of waiting for ever).
+	OperationTimeoutMs int64
 }
 
 // Options returns the tf.SessionOptions for c.
@@ -32,6 +38,7 @@ func (c SessionConfig) Options() (*tf.SessionOptions, error) {
 		InterOpParallelismThreads: int32(c.InterOpThreads),
 		AllowSoftPlacement:        true,
 		GpuOptions:                &pb.GPUOptions{AllowGrowth: true, VisibleDeviceList: c.VisibleGPUs},
+		OperationTimeoutInMs:      c.OperationTimeoutMs,
 	}
 	if c.CPUOnly || c.CPUDevices > 1 {
 		cfg.DeviceCount = map[string]int32{}
@@ -49,5 +56,5 @@ func (c SessionConfig) Options() (*tf.SessionOptions, error) {
 	if err != nil {
 		return nil, fmt.Errorf("tfops: encode session config: %w", err)
 	}
-	return &tf.SessionOptions{Config: b}, nil
+	return &tf.SessionOptions{Target: c.Target, Config: b}, nil
 }

@@ -52,6 +52,7 @@ type RunConfig struct {
 	CacheDir         string  `json:"cache_dir"`
 	Device           string  `json:"device"`
 	Devices          string  `json:"devices,omitempty"` // --devices: one replica per device
+	Cluster          string  `json:"cluster,omitempty"` // --cluster: one replica per worker task
 	IntraOpThreads   int     `json:"intra_op_threads"`
 	InterOpThreads   int     `json:"inter_op_threads"`
 }

@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"strings"
+	"time"
 
 	"github.com/tfflowers/tfflowers/tfops"
 )
@@ -55,7 +56,13 @@ type Config struct {
 	// Devices ("all", "gpu:0,gpu:1", "cpu:0,cpu:1") spreads every step over one replica per
 	// device, gradients summed into one update; "" trains on Device alone.
 	Devices string
-	Threads tfops.SessionConfig
+	// Cluster is a TF_CONFIG-style cluster file (or ClusterFromEnv): one replica per worker
+	// task of a running `tfflowers worker` cluster; this process is the chief and alone
+	// writes checkpoints, metrics and exports.
+	Cluster     string
+	ClusterWait time.Duration // how long to wait for the workers (0: DefaultClusterWait)
+	StepTimeout time.Duration // bound on one blocking operation in a cluster (0: DefaultStepTimeout)
+	Threads     tfops.SessionConfig
 
 	Out    string
 	Resume bool
@@ -142,6 +149,9 @@ func (c *Config) Validate() error {
 		if d := strings.ToLower(c.Device); d != "" && d != "auto" {
 			return bad("give --device (one device) or --devices (several), not both")
 		}
+	}
+	if c.Cluster != "" && (c.Devices != "" || (c.Device != "" && strings.ToLower(c.Device) != "auto")) {
+		return bad("--cluster places one replica per worker task; it does not combine with --device or --devices")
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()

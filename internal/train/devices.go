@@ -1,9 +1,12 @@
 package train
 
 import (
+	"errors"
 	"fmt"
 	"strings"
+	"time"
 
+	"github.com/tfflowers/tfflowers/internal/cluster"
 	"github.com/tfflowers/tfflowers/tfops"
 )
 
@@ -11,6 +14,9 @@ import (
 // device) into the session config the base is loaded with.
 func (t *trainer) sessionConfig() (tfops.SessionConfig, error) {
 	cfg := t.cfg
+	if cfg.Cluster != "" {
+		return t.clusterConfig()
+	}
 	devs, err := tfops.ListDevices(cfg.Threads)
 	if err != nil {
 		return tfops.SessionConfig{}, err
@@ -49,4 +55,67 @@ func (t *trainer) replicate() error {
 // extract computes backbone features for the feature cache, over every replica.
 func (t *trainer) extract(images []float32, n int) ([]float32, error) {
 	return t.graph.ExtractFeatures(t.base.Session, images, n, t.cfg.ImageSize, t.cfg.MicroBatch)
+}
+
+// clusterConfig points the session at worker 0's master and places one replica per
+// worker task, after every worker answers (or fails naming the one that does not).
+func (t *trainer) clusterConfig() (tfops.SessionConfig, error) {
+	cfg := t.cfg
+	path := cfg.Cluster
+	if path == ClusterFromEnv {
+		path = ""
+	}
+	spec, err := cluster.Load(path)
+	if err != nil {
+		return tfops.SessionConfig{}, fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	wait := cfg.ClusterWait
+	if wait <= 0 {
+		wait = DefaultClusterWait
+	}
+	if err := spec.WaitReady(wait); err != nil {
+		return tfops.SessionConfig{}, err
+	}
+	t.cluster = &spec
+	sessCfg := cfg.Threads
+	sessCfg.Target = spec.Target()
+	timeout := cfg.StepTimeout
+	if timeout <= 0 {
+		timeout = DefaultStepTimeout
+	}
+	sessCfg.OperationTimeoutMs = timeout.Milliseconds()
+	t.replicas = spec.Devices()
+	t.device = tfops.Device{Name: strings.Join(t.replicas, ","), Type: "CPU"}
+	cfg.Logger.Info("cluster", "workers", strings.Join(spec.Workers(), ","), "target", sessCfg.Target)
+	return sessCfg, nil
+}
+
+// ClusterFromEnv as Config.Cluster reads the cluster from TF_CONFIG.
+const ClusterFromEnv = "TF_CONFIG"
+
+// Cluster defaults: how long train waits for workers to come up, and how long one
+// blocking operation (a step, a checkpoint) may wait on them.
+const (
+	DefaultClusterWait = 60 * time.Second
+	DefaultStepTimeout = 5 * time.Minute
+)
+
+// ErrWorkerDown marks a cluster run that stopped because a worker went away.
+var ErrWorkerDown = errors.New("a cluster worker stopped answering")
+
+// clusterErr names the worker that is down when a cluster run fails; the newest
+// checkpoint is what --resume continues from once the worker is back.
+func (t *trainer) clusterErr(err error) error {
+	if err == nil || t.cluster == nil || errors.Is(err, ErrInterrupted) {
+		return err
+	}
+	down := t.cluster.Down()
+	if len(down) == 0 {
+		return err
+	}
+	var names []string
+	for _, i := range down {
+		names = append(names, fmt.Sprintf("task %d (%s)", i, t.cluster.Workers()[i]))
+	}
+	return fmt.Errorf("%w: worker %s; restart it (tfflowers worker --cluster FILE --task N) and continue with --resume: %w", ErrWorkerDown, strings.Join(names, ", "), err)
 }

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tfflowers/tfflowers/internal/cluster"
 	"github.com/tfflowers/tfflowers/internal/contract"
 	"github.com/tfflowers/tfflowers/internal/report"
 	"github.com/tfflowers/tfflowers/pipeline"
@@ -37,6 +38,7 @@ type trainer struct {
 	device  tfops.Device
 	// replicas are the in-process device names of --devices (empty: one device).
 	replicas []string
+	cluster  *cluster.Spec // --cluster runs
 	state    *runState
 	metrics  *Metrics
 	start    time.Time
@@ -56,13 +58,13 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		}
 	}()
 	if err := t.prepare(); err != nil {
-		return nil, err
+		return nil, t.clusterErr(err)
 	}
 	if err := t.loop(ctx); err != nil {
-		return nil, err
+		return nil, t.clusterErr(err)
 	}
 	if err := t.finish(); err != nil {
-		return nil, err
+		return nil, t.clusterErr(err)
 	}
 	res := &Result{Metrics: t.metrics, Out: cfg.Out}
 	if cfg.Export != "" {
@@ -202,7 +204,7 @@ func (t *trainer) runConfig() contract.RunConfig {
 		Augment:  contract.Augment{Flip: c.Augment.Flip, Zoom: c.Augment.Zoom, Brightness: c.Augment.Brightness},
 		FineTune: c.FineTune, FineTuneFrom: c.FineTuneFrom, FineTuneEpochs: c.FineTuneEpochs, FineTuneLR: c.FineTuneLR,
 		FineTuneSchedule: c.FineTuneSchedule, FineTuneWarmup: c.FineTuneWarmup,
-		CacheDir: c.CacheDir, Device: c.Device, Devices: c.Devices, IntraOpThreads: c.Threads.IntraOpThreads, InterOpThreads: c.Threads.InterOpThreads,
+		CacheDir: c.CacheDir, Device: c.Device, Devices: c.Devices, Cluster: c.Cluster, IntraOpThreads: c.Threads.IntraOpThreads, InterOpThreads: c.Threads.InterOpThreads,
 	}
 }
 

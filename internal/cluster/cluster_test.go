@@ -1,0 +1,62 @@
+package cluster_test
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/tfflowers/tfflowers/internal/cluster"
+)
+
+func TestParse(t *testing.T) {
+	good := `{"cluster": {"worker": ["a:2222", "b:2222"]}, "task": {"type": "worker", "index": 1}}`
+	s, err := cluster.Parse([]byte(good), "x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Target() != "grpc://a:2222" || len(s.Devices()) != 2 || s.Devices()[1] != "/job:worker/replica:0/task:1/device:CPU:0" || s.Task.Index != 1 {
+		t.Fatalf("parsed %+v: target %s devices %v", s, s.Target(), s.Devices())
+	}
+	for name, bad := range map[string]string{
+		"not json":       `{"cluster":`,
+		"no workers":     `{"cluster": {"worker": []}}`,
+		"no port":        `{"cluster": {"worker": ["a"]}}`,
+		"duplicate":      `{"cluster": {"worker": ["a:1", "a:1"]}}`,
+		"other job":      `{"cluster": {"worker": ["a:1"], "ps": ["b:1"]}}`,
+		"task too large": `{"cluster": {"worker": ["a:1"]}, "task": {"type": "worker", "index": 1}}`,
+	} {
+		if _, err := cluster.Parse([]byte(bad), name); !errors.Is(err, cluster.ErrSpec) {
+			t.Errorf("%s: Parse returned %v, want ErrSpec", name, err)
+		}
+	}
+}
+
+func TestLoadFromFileAndEnv(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "c.json")
+	os.WriteFile(file, []byte(`{"cluster": {"worker": ["127.0.0.1:1"]}}`), 0o644)
+	t.Setenv("TF_CONFIG", `{"cluster": {"worker": ["127.0.0.1:2", "127.0.0.1:3"]}}`)
+	if s, err := cluster.Load(file); err != nil || len(s.Workers()) != 1 {
+		t.Fatalf("Load(file) = %+v, %v", s, err)
+	}
+	if s, err := cluster.Load(""); err != nil || len(s.Workers()) != 2 {
+		t.Fatalf("Load from TF_CONFIG = %+v, %v", s, err)
+	}
+	t.Setenv("TF_CONFIG", "")
+	if _, err := cluster.Load(""); !errors.Is(err, cluster.ErrSpec) {
+		t.Fatalf("Load without a cluster returned %v", err)
+	}
+}
+
+func TestWaitReadyNamesTheMissingTask(t *testing.T) {
+	s, _ := cluster.Parse([]byte(`{"cluster": {"worker": ["127.0.0.1:1"]}}`), "x")
+	start := time.Now()
+	err := s.WaitReady(500 * time.Millisecond)
+	if !errors.Is(err, cluster.ErrUnreachable) || time.Since(start) > 5*time.Second {
+		t.Fatalf("WaitReady on a closed port: %v after %s", err, time.Since(start))
+	}
+	if d := s.Down(); len(d) != 1 || d[0] != 0 {
+		t.Fatalf("Down() = %v, want [0]", d)
+	}
+}
