@@ -49,8 +49,8 @@ run() { # name, extra flags...
 run one-extract --epochs 1 --cache-dir "$OUT/cache-one"
 run two-extract --epochs 1 --cache-dir "$OUT/cache-two" --cluster "$OUT/cluster.json"
 # Fine-tuning without cache: the frozen epoch is warm-up, the fine-tune epoch is measured.
-run one-finetune --epochs 1 --no-cache --fine-tune --fine-tune-epochs 1
-run two-finetune --epochs 1 --no-cache --fine-tune --fine-tune-epochs 1 --cluster "$OUT/cluster.json"
+run one-finetune --epochs 1 --no-cache --fine-tune --fine-tune-from block_13 --fine-tune-epochs 1
+run two-finetune --epochs 1 --no-cache --fine-tune --fine-tune-from block_13 --fine-tune-epochs 1 --cluster "$OUT/cluster.json"
 python3 - "$OUT" <<'PY'
 import json, sys, os
 out = sys.argv[1]
