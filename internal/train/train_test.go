@@ -230,14 +230,18 @@ func TestTrainFromTFRecords(t *testing.T) {
 		f.Close()
 	}
 	cfg := baseConfig(t, "")
-	cfg.Data, cfg.TFRecords, cfg.Classes, cfg.Epochs = "", []string{dir}, classes, 4
+	cfg.Data, cfg.TFRecords, cfg.Classes, cfg.Epochs, cfg.TestSplit = "", []string{dir}, classes, 4, 0.125
 	res, err := train.Run(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	m := res.Metrics
-	if m.TrainImages+m.ValImages != 120 || m.Skipped != 0 {
-		t.Fatalf("read %d+%d records (%d skipped), want 120", m.TrainImages, m.ValImages, m.Skipped)
+	if m.TrainImages+m.ValImages+m.TestImages != 120 || m.Skipped != 0 {
+		t.Fatalf("read %d+%d+%d records (%d skipped), want 120", m.TrainImages, m.ValImages, m.TestImages, m.Skipped)
+	}
+	// The test split takes round(0.125*24) = 3 records of each class, named file.tfrec#N.
+	if m.Test == nil || m.TestImages != 15 || m.Test.Confusion.Total() != 15 {
+		t.Fatalf("TFRecords test set: %d images, %+v; want 15", m.TestImages, m.Test)
 	}
 	if !(m.Epochs[3].TrainLoss < m.Epochs[0].TrainLoss) {
 		t.Fatalf("loss did not decrease on TFRecord data: %+v", m.Epochs)
