@@ -19,7 +19,16 @@
 #      bottleneck cache (fresh --cache-dir) vs Keras model.fit(epochs=10) without caching.
 #      Wall time of the whole command. Default 1 repeat (BENCH_REPEATS_TRAIN).
 #   4  peak resident memory of every command above (/usr/bin/time's maximum RSS).
-# With the defaults the whole run takes about 15 minutes on 2 cores.
+#   5  fine-tuning: `tfflowers train --fine-tune` (its default recipe) vs the same recipe in Keras
+#      (bench_keras.py finetune: frozen epochs, then the backbone from Conv1 with augmentation,
+#      label smoothing, restore-best), on the same split (Keras reads the tfflowers run's
+#      val_predictions.csv and test_predictions.csv). Compared: training images/s of the
+#      fine-tuning epochs (validation excluded), wall time, peak RSS, and test accuracy on the
+#      run's held-out test split. BENCH_FT_PER_CLASS=N uses the first N photos of each class
+#      (0: all), BENCH_FT_EPOCHS=E overrides --fine-tune-epochs on both sides (quicker runs; the
+#      table says what was used). Default 1 repeat (BENCH_REPEATS_TRAIN).
+# With the defaults the whole run takes about 15 minutes on 2 cores for sections 1-3, and
+# about 45 more for section 5 on all photos.
 #
 # Outputs under --out (default build/bench): results.md (the Markdown table the README
 # includes; regenerated on every run), raw/*.jsonl (every measurement), logs/, runs/.
@@ -31,7 +40,9 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 REPEATS_EXTRACT=${BENCH_REPEATS_EXTRACT:-3}
 REPEATS_TRAIN=${BENCH_REPEATS_TRAIN:-1}
-SECTIONS=${BENCH_SECTIONS:-1,2,3}
+SECTIONS=${BENCH_SECTIONS:-1,2,3,5}
+FT_PER_CLASS=${BENCH_FT_PER_CLASS:-0}
+FT_EPOCHS=${BENCH_FT_EPOCHS:-}
 INTRA=${BENCH_INTRA_OP_THREADS:-0}
 INTER=${BENCH_INTER_OP_THREADS:-0}
 SHARED=${TFFLOWERS_SHARED:-../shared}
@@ -57,7 +68,7 @@ while [ $# -gt 0 ]; do
     *) die "unknown argument $1 (see --help)" ;;
   esac
 done
-for v in "$REPEATS_EXTRACT" "$REPEATS_TRAIN" "$INTRA" "$INTER"; do
+for v in "$REPEATS_EXTRACT" "$REPEATS_TRAIN" "$INTRA" "$INTER" "$FT_PER_CLASS" ${FT_EPOCHS:+"$FT_EPOCHS"}; do
   [[ $v =~ ^[0-9]+$ ]] || die "repeats and thread counts must be non-negative integers, got '$v'"
 done
 [ "$REPEATS_EXTRACT" -ge 1 ] && [ "$REPEATS_TRAIN" -ge 1 ] || die "repeats must be at least 1"
@@ -151,18 +162,59 @@ if has 3; then
   done
 fi
 
+if has 5; then
+  FTDATA=$DATA
+  if [ "$FT_PER_CLASS" -gt 0 ]; then  # the first N photos of each class, linked
+    FTDATA=$OUT/ft-data
+    rm -rf "$FTDATA"
+    for cdir in "$DATA"/*/; do
+      c=$(basename "$cdir")
+      mkdir -p "$FTDATA/$c"
+      mapfile -t files < <(find "$cdir" -maxdepth 1 -type f | LC_ALL=C sort)
+      for f in "${files[@]:0:$FT_PER_CLASS}"; do  # no `| head`: with pipefail its SIGPIPE would fail the script
+        ln -s "$(realpath "$f")" "$FTDATA/$c/"
+      done
+    done
+  fi
+  FTFLAGS=()
+  [ -n "$FT_EPOCHS" ] && FTFLAGS=(--fine-tune-epochs "$FT_EPOCHS")
+  echo "{\"kind\":\"finetune\",\"per_class\":$FT_PER_CLASS,\"fine_tune_epochs\":\"${FT_EPOCHS:-default}\"}" >>"$RAW/env.jsonl"
+  for r in $(seq 1 "$REPEATS_TRAIN"); do
+    rm -rf "$OUT/cache"
+    timed finetune-tfflowers "$r" ./bin/tfflowers train --data "$FTDATA" --base "$BASE" --out "$RUNS/finetune-tfflowers-r$r" \
+      --image-size $SIZE --batch-size $BATCH --fine-tune "${FTFLAGS[@]}" --cache-dir "$OUT/cache" "${THREADS[@]}"
+    timed finetune-keras "$r" "$PY" scripts/bench_keras.py finetune --data "$FTDATA" --weights-npy "$NPY" --image-size $SIZE \
+      --batch-size $BATCH --epochs 10 "${FTFLAGS[@]}" "${THREADS[@]}" --json-out "$RAW/finetune-keras.jsonl" \
+      --val-list "$RUNS/finetune-tfflowers-r$r/val_predictions.csv"
+  done
+fi
+
 echo "{\"kind\":\"env_after\",\"load_after\":\"$(cut -d' ' -f1-3 /proc/loadavg)\"}" >>"$RAW/env.jsonl"
 "$PY" scripts/bench_report.py --dir "$OUT"
 
-# The README shows the latest table between its bench markers: regenerated here, never edited by hand.
-"$PY" - "$OUT/results.md" README.md <<'PYEOF'
+# The README shows the latest tables between its bench markers: regenerated here, never edited by
+# hand. A run with section 1 replaces the main table (and empties the fine-tuning-only one, whose
+# rows it then holds); a run of section 5 alone replaces the fine-tuning table; other partial
+# runs leave the README alone.
+BLOCK=""
+if has 1; then BLOCK=bench; elif [ "$SECTIONS" = 5 ]; then BLOCK=bench-finetune; fi
+if [ -n "$BLOCK" ]; then
+"$PY" - "$OUT/results.md" README.md "$BLOCK" <<'PYEOF'
 import sys
-table, readme = open(sys.argv[1]).read().strip(), sys.argv[2]
+table, readme, block = open(sys.argv[1]).read().strip(), sys.argv[2], sys.argv[3]
 text = open(readme).read()
-start, end = "<!-- bench:start -->", "<!-- bench:end -->"
-if start in text and end in text:
+
+def put(text, name, body):
+    start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
+    if start not in text or end not in text:
+        return text
     head, rest = text.split(start, 1)
-    text = head + start + "\n" + table + "\n" + end + rest.split(end, 1)[1]
-    open(readme, "w").write(text)
-    print("bench: README.md table updated")
+    return head + start + "\n" + body + ("\n" if body else "") + end + rest.split(end, 1)[1]
+
+text = put(text, block, table)
+if block == "bench" and "| 5. fine-tuning" in table:
+    text = put(text, "bench-finetune", "")  # its rows are in the main table now
+open(readme, "w").write(text)
+print(f"bench: README.md table ({block}) updated")
 PYEOF
+fi

@@ -5,6 +5,9 @@ same TensorFlow build as the C API tfflowers links), the same files, sizes and s
   extract  files -> features with model.predict on a tf.data pipeline (parallel decode with
            num_parallel_calls=AUTOTUNE, batch, prefetch), and model-only throughput
            (predict_on_batch on one pre-decoded batch in memory, repeated).
+  finetune tfflowers' fine-tuning recipe (`train --fine-tune`): frozen epochs, then the backbone
+           from --fine-tune-from trained with augmentation, label smoothing and restore-best, on
+           the split of a tfflowers run (--val-list; the test_predictions.csv beside it is the test set).
   fit      the codelab's head (GlobalAveragePooling2D -> Dropout(0.2) -> Dense(softmax)) on the
            frozen base (trainable=False), Adam, categorical cross-entropy, model.fit on a tf.data
            pipeline over the files (shuffle -> parallel decode -> batch -> prefetch), no caching.
@@ -232,9 +235,108 @@ def cmd_fit(a):
              "process_seconds": t_end - T_PROCESS, "final": last})
 
 
+def load_augment_fn(tf, size, zoom, brightness):
+    """tfflowers' --augment (tfops.augmentOps): a random box keeping at least 1-zoom of each
+    side, resized to size, a random left-right flip and a brightness shift, on 0..255 pixels."""
+    def load(path):
+        img = tf.cast(tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False), tf.float32)
+        u = tf.random.uniform([5])
+        side_y, side_x = 1 - zoom * u[0], 1 - zoom * u[1]
+        y1, x1 = (1 - side_y) * u[2], (1 - side_x) * u[3]
+        box = tf.stack([y1, x1, y1 + side_y, x1 + side_x])[None]
+        out = tf.image.crop_and_resize(img[None], box, [0], [size, size])[0]
+        out = tf.where(u[4] < 0.5, tf.reverse(out, [1]), out)
+        if brightness > 0:
+            out = tf.clip_by_value(out + (u[0] * 2 - 1) * brightness * 255, 0, 255)
+        return out / 127.5 - 1.0
+    return load
+
+
+def cmd_finetune(a):
+    """tfflowers' fine-tuning recipe in Keras, on the split of a tfflowers run: the head on the
+    frozen base for --epochs (no augmentation), then --fine-tune-epochs more with the layers
+    from --fine-tune-from on trainable (BatchNorm in inference mode, as tfflowers), a fresh
+    Adam at --fine-tune-lr, augmentation, label smoothing, and the weights of the epoch with the
+    lowest validation loss restored at the end; then the held-out test set, once."""
+    tf = setup_tf(a)
+    import keras
+
+    if not a.val_list:
+        raise SystemExit("bench_keras finetune: --val-list (a tfflowers run's val_predictions.csv) is required")
+    classes, paths, labels = scan(a.data, a.limit)
+    tr, va, te = split_like(paths, a.val_list)
+    paths = np.array(paths)
+    onehot = np.eye(len(classes), dtype=np.float32)[labels]
+    plain = load_fn(tf, a.image_size)
+    augmented = load_augment_fn(tf, a.image_size, a.augment_zoom, a.augment_brightness)
+    AUTOTUNE = tf.data.AUTOTUNE
+
+    def dataset(idx, shuffle, load):
+        ds = tf.data.Dataset.from_tensor_slices((paths[idx], onehot[idx]))
+        if shuffle:
+            ds = ds.shuffle(len(idx), seed=a.seed, reshuffle_each_iteration=True)
+        return ds.map(lambda p, y: (load(p), y), num_parallel_calls=AUTOTUNE).batch(a.batch_size).prefetch(AUTOTUNE)
+
+    t_build = time.perf_counter()
+    base = base_model(a)
+    keras.utils.set_random_seed(a.seed)
+    inp = keras.Input((a.image_size, a.image_size, 3))
+    x = base(inp, training=False)  # BatchNorm statistics stay frozen in both phases
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    x = keras.layers.Dropout(a.dropout)(x)
+    model = keras.Model(inp, keras.layers.Dense(len(classes), activation="softmax")(x))
+    loss = keras.losses.CategoricalCrossentropy(label_smoothing=a.label_smoothing)
+
+    class Best(keras.callbacks.Callback):
+        loss, weights, epoch, seen = float("inf"), None, 0, 0
+
+        def on_epoch_end(cb, epoch, logs=None):
+            cb.seen += 1
+            if logs["val_loss"] < cb.loss:
+                cb.loss, cb.weights, cb.epoch = logs["val_loss"], cb.model.get_weights(), cb.seen
+    best = Best()
+
+    base.trainable = False
+    model.compile(optimizer=keras.optimizers.Adam(a.lr), loss=loss, metrics=["accuracy"])
+    frozen_timer = EpochTimer(keras)
+    t0 = time.perf_counter()
+    model.fit(dataset(tr, True, plain), epochs=a.epochs, verbose=0, callbacks=[frozen_timer.cb, best],
+              validation_data=dataset(va, False, plain))
+    t1 = time.perf_counter()
+    base.trainable = True
+    on = False
+    for layer in base.layers:
+        on = on or layer.name == a.fine_tune_from or layer.name.startswith(a.fine_tune_from + "_")
+        layer.trainable = on
+    if not on:
+        raise SystemExit(f"bench_keras finetune: no layer {a.fine_tune_from!r} in MobileNetV2")
+    model.compile(optimizer=keras.optimizers.Adam(a.fine_tune_lr), loss=loss, metrics=["accuracy"])
+    timer = EpochTimer(keras)
+    hist = model.fit(dataset(tr, True, augmented), epochs=a.fine_tune_epochs, verbose=0, callbacks=[timer.cb, best],
+                     validation_data=dataset(va, False, plain))
+    t2 = time.perf_counter()
+    model.set_weights(best.weights)
+    test_acc = None
+    if len(te):
+        probs = model.predict(dataset(te, False, plain), verbose=0)
+        test_acc = float((probs.argmax(1) == labels[te]).mean())
+    train_s = sum(e["train_seconds"] for e in timer.cb.epochs)
+    later = timer.cb.epochs[1:]  # the first fine-tuning epoch also traces and compiles the new train step
+    later_s = sum(e["train_seconds"] for e in later)
+    emit(a, {"mode": "finetune", "epochs": a.epochs, "fine_tune_epochs": a.fine_tune_epochs,
+             "fine_tune_from": a.fine_tune_from, "train_images": int(len(tr)), "val_images": int(len(va)),
+             "test_images": int(len(te)), "per_epoch": timer.cb.epochs, "frozen_per_epoch": frozen_timer.cb.epochs,
+             "fine_tune_train_seconds": train_s,
+             "fine_tune_images_per_second": len(tr) * a.fine_tune_epochs / train_s if train_s else None,
+             "fine_tune_images_per_second_after_first": len(tr) * len(later) / later_s if later_s else None,
+             "frozen_seconds": t1 - t0, "fine_tune_seconds": t2 - t1, "build_seconds": t0 - t_build,
+             "restored_epoch": best.epoch, "test_accuracy": test_acc,
+             "final_val_accuracy": float(hist.history["val_accuracy"][-1]), "process_seconds": time.perf_counter() - T_PROCESS})
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("command", choices=["extract", "fit"])
+    p.add_argument("command", choices=["extract", "fit", "finetune"])
     p.add_argument("--data", required=True)
     p.add_argument("--weights-npy", required=True)
     p.add_argument("--image-size", type=int, default=192)
@@ -255,8 +357,16 @@ def main(argv=None):
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--val-list", default="", help="a tfflowers run's val_predictions.csv: validate on exactly its files")
     p.add_argument("--no-validate", dest="validate", action="store_false")
+    # finetune (defaults: `tfflowers train --fine-tune`)
+    p.add_argument("--dropout", type=float, default=0.2)
+    p.add_argument("--label-smoothing", type=float, default=0.1)
+    p.add_argument("--fine-tune-from", default="Conv1")
+    p.add_argument("--fine-tune-epochs", type=int, default=15)
+    p.add_argument("--fine-tune-lr", type=float, default=1e-4)
+    p.add_argument("--augment-zoom", type=float, default=0.3)
+    p.add_argument("--augment-brightness", type=float, default=0.1)
     a = p.parse_args(argv)
-    {"extract": cmd_extract, "fit": cmd_fit}[a.command](a)
+    {"extract": cmd_extract, "fit": cmd_fit, "finetune": cmd_finetune}[a.command](a)
     return 0
 
 

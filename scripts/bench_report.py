@@ -118,7 +118,34 @@ def main(argv=None):
         kacc = stats([r["final"].get("val_accuracy", float("nan")) for r in k10])
         rows.append(("3. same, final validation accuracy on the same validation images (sanity check, not a speed)", fmt(tacc, 3), fmt(kacc, 3), "", "", ""))
 
-    for name, label, target in [("extract", "1", None), ("epoch1", "2", 2048), ("epochs10", "3", 2048)]:
+    tft = metrics("finetune-tfflowers")
+    kft = [r for r in read_jsonl(os.path.join(raw, "finetune-keras.jsonl")) if r.get("mode") == "finetune"]
+    if tft or kft:
+        def ft_ips(m, skip=0):
+            eps = [e for e in m["epochs"] if e["phase"] == "fine-tune"][skip:]
+            return m["train_images"] * len(eps) / sum(e["seconds"] for e in eps) if eps else None
+        ref = (tft or [{}])[0]
+        cfg = ref.get("config", {})
+        n_train = ref.get("train_images") or (kft or [{}])[0].get("train_images")
+        n_test = ref.get("test_images") or (kft or [{}])[0].get("test_images")
+        what = (f"{n_train} train images, {cfg.get('epochs', '?')} frozen + {cfg.get('fine_tune_epochs', '?')} fine-tuning epochs "
+                f"from {cfg.get('fine_tune_from', '?')}" + (f", first {env['per_class']} photos per class" if env.get("per_class") else ""))
+        tf_ips, k_ips = stats([ft_ips(m) for m in tft]), stats([r["fine_tune_images_per_second"] for r in kft])
+        rows.append((f"5. fine-tuning, `train --fine-tune` recipe ({what}): training images/s of the fine-tuning epochs, validation excluded",
+                     fmt(tf_ips), fmt(k_ips), *ratio(tf_ips, k_ips, 1.5), "≥ 1.5x"))
+        tf_late = stats([v for v in (ft_ips(m, 1) for m in tft) if v is not None])
+        k_late = stats([r["fine_tune_images_per_second_after_first"] for r in kft if r.get("fine_tune_images_per_second_after_first")])
+        if tf_late or k_late:
+            rows.append(("5. same, fine-tuning epochs after the first (no graph set-up, tracing or compilation in them)",
+                         fmt(tf_late), fmt(k_late), *ratio(tf_late, k_late, 1.5), "≥ 1.5x"))
+        tw, kw = proc("finetune-tfflowers", "wall_seconds"), proc("finetune-keras", "wall_seconds")
+        rows.append(("5. same, wall time of the whole command", fmt(tw, 1, " s"), fmt(kw, 1, " s"), *ratio(kw, tw), ""))
+        tacc = stats([m["test"]["accuracy"] for m in tft if m.get("test")])
+        kacc = stats([r["test_accuracy"] for r in kft if r.get("test_accuracy") is not None])
+        rows.append((f"5. same, accuracy on the run's held-out test split ({n_test} images; one split, not a mean over seeds)",
+                     fmt(tacc, 3), fmt(kacc, 3), "", "", ""))
+
+    for name, label, target in [("extract", "1", None), ("epoch1", "2", 2048), ("epochs10", "3", 2048), ("finetune", "5", 2560)]:
         t, k = proc(f"{name}-tfflowers", "max_rss_kib"), proc(f"{name}-keras", "max_rss_kib")
         if t is None and k is None:
             continue
@@ -133,7 +160,7 @@ def main(argv=None):
     for m, t, k, r, verdict, target in rows:
         lines.append(f"| {m} | {t} | {k} | {r} | {target} | {verdict} |")
     info = (f"{env.get('nproc', '?')} CPU cores, load average before {env.get('load_before', '?')}, after {env.get('load_after', '?')}; "
-            f"repeats: section 1 {env.get('repeats_extract', '?')}, sections 2–3 {env.get('repeats_train', '?')}; "
+            f"repeats: section 1 {env.get('repeats_extract', '?')}, sections 2, 3 and 5 {env.get('repeats_train', '?')}; "
             f"intra-op threads {env.get('intra', 0)}, inter-op threads {env.get('inter', 0)} (0: TensorFlow's default); "
             f"peak RSS from {'/usr/bin/time' if env.get('timer') == 'gnu' else 'getrusage'}. "
             "Speed-up > 1 means tfflowers is faster (for memory: smaller).")
