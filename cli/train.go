@@ -42,7 +42,7 @@ func trainFlags() []ucli.Flag {
 		&ucli.BoolFlag{Name: "augment", Usage: "random flips, zoom and brightness (with --fine-tune: on unless --augment=false, in the fine-tuning phase only; else the feature cache is off)"},
 		&ucli.Float64Flag{Name: "augment-zoom", Value: 0.2, Usage: "with --augment: crop away up to this fraction of each side (--fine-tune: 0.3 unless given)"},
 		&ucli.Float64Flag{Name: "augment-brightness", Value: 0.1, Usage: "with --augment: brightness shift up to this fraction"},
-		&ucli.BoolFlag{Name: "fine-tune", Usage: "after --epochs, also train the backbone (BatchNorm statistics stay frozen); implies --augment --augment-zoom 0.3 --label-smoothing 0.1 --restore-best unless given"},
+		&ucli.BoolFlag{Name: "fine-tune", Usage: "after --epochs, also train the backbone (BatchNorm statistics stay frozen); implies --augment --augment-zoom 0.3 --label-smoothing 0.1 --restore-best --micro-batch 16 unless given"},
 		&ucli.StringFlag{Name: "fine-tune-from", Value: "Conv1", Usage: "first backbone layer trained with --fine-tune (Keras layer name prefix; Conv1: all of it)"},
 		&ucli.IntFlag{Name: "fine-tune-epochs", Value: 15, Usage: "epochs of fine-tuning after the frozen phase"},
 		&ucli.Float64Flag{Name: "fine-tune-lr", Value: 1e-4, Usage: "Adam learning rate while fine-tuning (the peak of --fine-tune-schedule)"},
@@ -125,6 +125,11 @@ func trainConfig(c *ucli.Context) (train.Config, error) {
 		}
 		if !c.IsSet("restore-best") {
 			cfg.RestoreBest = true
+		}
+		// The same updates as whole batches, in half the memory: peak RSS 2.1 GiB instead of
+		// 4.1 GiB fine-tuning from Conv1 at --batch-size 64, and no slower (README, Scaling).
+		if !c.IsSet("micro-batch") {
+			cfg.MicroBatch = 16
 		}
 	}
 	if augment {

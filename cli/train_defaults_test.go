@@ -29,11 +29,11 @@ func TestFineTuneDefaults(t *testing.T) {
 	ft := parseTrain(t, "--fine-tune")
 	want := tfops.Augment{Flip: true, Zoom: 0.3, Brightness: 0.1}
 	if ft.FineTuneFrom != "Conv1" || ft.FineTuneEpochs != 15 || ft.FineTuneLR != 1e-4 || ft.Augment != want ||
-		ft.LabelSmoothing != 0.1 || !ft.RestoreBest || ft.FineTuneSchedule != train.ScheduleConstant || ft.FineTuneWarmup != 0 {
+		ft.LabelSmoothing != 0.1 || !ft.RestoreBest || ft.MicroBatch != 16 || ft.FineTuneSchedule != train.ScheduleConstant || ft.FineTuneWarmup != 0 {
 		t.Fatalf("--fine-tune alone: %+v", ft)
 	}
-	off := parseTrain(t, "--fine-tune", "--augment=false", "--label-smoothing", "0", "--restore-best=false", "--augment-zoom", "0.1")
-	if off.Augment.Enabled() || off.LabelSmoothing != 0 || off.RestoreBest {
+	off := parseTrain(t, "--fine-tune", "--augment=false", "--label-smoothing", "0", "--restore-best=false", "--augment-zoom", "0.1", "--micro-batch", "0")
+	if off.Augment.Enabled() || off.LabelSmoothing != 0 || off.RestoreBest || off.MicroBatch != 0 {
 		t.Fatalf("--fine-tune with the recipe switched off: %+v", off)
 	}
 	zoom := parseTrain(t, "--fine-tune", "--augment-zoom", "0.1")
@@ -41,7 +41,7 @@ func TestFineTuneDefaults(t *testing.T) {
 		t.Fatalf("--augment-zoom 0.1 with --fine-tune gave zoom %v", zoom.Augment.Zoom)
 	}
 	frozen := parseTrain(t)
-	if frozen.FineTune || frozen.Augment.Enabled() || frozen.LabelSmoothing != 0 || frozen.RestoreBest || frozen.ValSplit != 0.1 || frozen.TestSplit != 0.1 {
+	if frozen.FineTune || frozen.Augment.Enabled() || frozen.LabelSmoothing != 0 || frozen.RestoreBest || frozen.MicroBatch != 0 || frozen.ValSplit != 0.1 || frozen.TestSplit != 0.1 {
 		t.Fatalf("frozen defaults changed: %+v", frozen)
 	}
 }
