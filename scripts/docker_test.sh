@@ -52,7 +52,7 @@ cleanup() {
     # Containers created during the run (the serve one, or a --rm one whose client was killed).
     local ids
     ids=$(comm -13 <(echo "$before") <(docker ps -aq --no-trunc | sort))
-    [ -z "$ids" ] || { say "removing containers left by the test"; docker rm -f $ids >/dev/null; }
+    [ -z "$ids" ] || { say "removing containers left by the test"; docker rm -f -v $ids >/dev/null; }
   fi
   if [ -n "$dockerd_pid" ]; then
     kill -TERM "$dockerd_pid" 2>/dev/null
@@ -81,6 +81,7 @@ else
   docker info >/dev/null 2>&1 || die "dockerd did not answer within 60 s: $(tail -n 5 "$work/dockerd.log")"
 fi
 before=$(docker ps -aq --no-trunc | sort)
+volumes_before=$(docker volume ls -q | sort)
 docker ps -a --format '{{.Names}}' | grep -qx tfflowers-serve &&
   die "a container named tfflowers-serve exists already (not this test's); remove it or stop it first"
 lap "engine ready" "$lap_t"
@@ -218,7 +219,7 @@ while IFS= read -r line; do
     img=* | curl\ *) expect_ok "$line"
       grep -qE '"classes": *"(daisy|dandelion|roses|sunflowers|tulips)"' "$out" || { show; die "serve answered no class"; }
       [ "$(grep -o '"scores"' "$out" | wc -l)" = 1 ] || { show; die "serve answered not exactly one prediction"; } ;;
-    *"docker rm -f tfflowers-serve"*) expect_ok "$line" ;;
+    *"docker rm -f -v tfflowers-serve"*) expect_ok "$line" ;;
     *) die "no check for the README line: $line" ;;
   esac
 done <<<"$run_cmds"
@@ -247,5 +248,8 @@ grep -q 'read-only file system' "$err" && grep -q ':ro' "$err" ||
 say "read-only mount: exit $rc, $(grep -m1 'read-only file system;' "$err")"
 lap "failing cases" "$lap_t"
 
+# Every container went with --rm or docker rm -v: no anonymous /data or /models volume may be left.
+left=$(comm -13 <(echo "$volumes_before") <(docker volume ls -q | sort))
+[ -z "$left" ] || die "the test left docker volumes behind: $left"
 lap "docker_test total" "$t0"
 say "ok"
