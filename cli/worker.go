@@ -34,7 +34,7 @@ func workerCommand() *ucli.Command {
 				task = spec.Task.Index
 			}
 			threads := tfops.SessionConfig{IntraOpThreads: c.Int("intra-op-threads"), InterOpThreads: c.Int("inter-op-threads")}
-			err = cluster.Serve(spec, task, threads, slog.Default(), func(target string) {
+			err = cluster.Serve(c.Context, spec, task, threads, slog.Default(), func(target string) {
 				fmt.Fprintf(c.App.Writer, "worker %d serving on %s\n", task, spec.Workers()[task])
 			})
 			if errors.Is(err, cluster.ErrSpec) {

@@ -1,13 +1,18 @@
 package cluster_test
 
 import (
+	"context"
 	"errors"
+	"io"
+	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/tfflowers/tfflowers/internal/cluster"
+	"github.com/tfflowers/tfflowers/tfops"
 )
 
 func TestParse(t *testing.T) {
@@ -58,5 +63,45 @@ func TestWaitReadyNamesTheMissingTask(t *testing.T) {
 	}
 	if d := s.Down(); len(d) != 1 || d[0] != 0 {
 		t.Fatalf("Down() = %v, want [0]", d)
+	}
+}
+
+// TestServeStopsOnCancel: a worker told to stop (SIGTERM cancels the CLI's context)
+// returns, so its process exits; TensorFlow's server itself cannot be stopped.
+func TestServeStopsOnCancel(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	s, err := cluster.Parse([]byte(`{"cluster": {"worker": ["`+addr+`"]}}`), "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		done <- cluster.Serve(ctx, s, 0, tfops.SessionConfig{IntraOpThreads: 1}, slog.New(slog.NewTextHandler(io.Discard, nil)), func(string) { close(ready) })
+	}()
+	select {
+	case <-ready:
+	case err := <-done:
+		t.Fatalf("Serve returned before serving: %v", err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("the worker did not start within 30 s")
+	}
+	if err := s.WaitReady(10 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Serve after cancel: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Serve did not return within 10 s of the cancel")
 	}
 }

@@ -1,15 +1,17 @@
 package cluster
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 
 	"github.com/tfflowers/tfflowers/tfops"
 )
 
-// Serve runs worker task of s until the process ends (TensorFlow's gRPC server has no
-// clean stop). ready, if not nil, is called once the server listens.
-func Serve(s Spec, task int, threads tfops.SessionConfig, log *slog.Logger, ready func(target string)) error {
+// Serve runs worker task of s until ctx is cancelled (SIGTERM: a pod being stopped) or the
+// server fails. TensorFlow's gRPC server has no clean stop, so the caller ends the process
+// when Serve returns. ready, if not nil, is called once the server listens.
+func Serve(ctx context.Context, s Spec, task int, threads tfops.SessionConfig, log *slog.Logger, ready func(target string)) error {
 	if task < 0 || task >= len(s.Workers()) {
 		return fmt.Errorf("%w: --task %d: the cluster has workers 0..%d", ErrSpec, task, len(s.Workers())-1)
 	}
@@ -24,5 +26,13 @@ func Serve(s Spec, task int, threads tfops.SessionConfig, log *slog.Logger, read
 	if ready != nil {
 		ready(srv.Target())
 	}
-	return srv.Join()
+	joined := make(chan error, 1)
+	go func() { joined <- srv.Join() }()
+	select {
+	case err := <-joined:
+		return err
+	case <-ctx.Done():
+		log.Info("worker stopping", "task", task)
+		return nil
+	}
 }

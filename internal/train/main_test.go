@@ -1,6 +1,7 @@
 package train_test
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"log/slog"
@@ -45,7 +46,7 @@ func runTestWorker(task string) int {
 		}
 	}()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	if err := cluster.Serve(spec, n, tfops.SessionConfig{IntraOpThreads: 1}, log, nil); err != nil {
+	if err := cluster.Serve(context.Background(), spec, n, tfops.SessionConfig{IntraOpThreads: 1}, log, nil); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
