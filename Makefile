@@ -24,9 +24,11 @@ setup:
 build: setup
 	$(ENV) go build -o bin/tfflowers ./cmd/tfflowers
 
+# A base from before format version 2 (no intermediate layer tensors, which the default
+# head pools) is exported again.
 base: setup
-	@if [ -f $(BASE)/assets.extra/tfflowers_base.json ]; then echo "base model ready: $(BASE)"; else \
-	  $(ENV) "$$TFFLOWERS_PYTHON" scripts/export_base_model.py --out $(BASE) --weights $(WEIGHTS); fi
+	@if grep -qs '"layer_tensors"' $(BASE)/assets.extra/tfflowers_base.json; then echo "base model ready: $(BASE)"; else \
+	  $(ENV) "$$TFFLOWERS_PYTHON" scripts/export_base_model.py --out $(BASE) --weights $(WEIGHTS) --force; fi
 
 data:
 	@if [ -z "$(TFFLOWERS_LOCAL)" ]; then bash scripts/get_flowers.sh build; fi

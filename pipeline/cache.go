@@ -147,6 +147,10 @@ func ContentID(imageBytes []byte) string {
 	return hex.EncodeToString(sum[:])
 }
 
+// EntryBytes is the size on disk of one image's entry: the features plus a 20-byte
+// header and checksum for a pooled [D] shape.
+func (c *FeatureCache) EntryBytes() int { return entrySize(c.shape, c.n) }
+
 // Dir returns the cache folder for this key (dir/<hex sha256>).
 func (c *FeatureCache) Dir() string { return c.dir }
 

@@ -39,6 +39,24 @@ type BaseVariable struct {
 	Trainable bool    `json:"trainable"` // false for BatchNorm moving statistics
 }
 
+// BaseLayer is one backbone activation a head may read (format version 2): the Keras
+// layer, its tensor in the base graph, and its shape [h,w,C] at the base's ImageSize.
+type BaseLayer struct {
+	Layer  string  `json:"layer"`
+	Tensor string  `json:"tensor"`
+	Shape  []int64 `json:"shape"`
+}
+
+// Base format versions LoadBase reads: 1 exposes the last layer (features:0) alone; 2 adds
+// LayerTensors, the intermediate activations that the multi-layer head pools.
+const (
+	baseFormatOldest = 1
+	baseFormatNewest = 2
+)
+
+// OutputLayer is the Keras name of the backbone's last activation, the base's features:0.
+const OutputLayer = "out_relu"
+
 // BaseMeta is assets.extra/tfflowers_base.json.
 type BaseMeta struct {
 	Format        string         `json:"format"`
@@ -53,6 +71,7 @@ type BaseMeta struct {
 	ImageSize     int            `json:"image_size"`
 	MinImageSize  int            `json:"min_image_size"`
 	FeatureShape  []int64        `json:"feature_shape"`
+	LayerTensors  []BaseLayer    `json:"layer_tensors,omitempty"`
 	Preprocessing string         `json:"preprocessing"`
 	Variables     []BaseVariable `json:"variables"`
 	TFVersion     string         `json:"tensorflow_version"`
@@ -121,8 +140,9 @@ func readBaseMeta(dir string) (BaseMeta, error) {
 	if err := json.Unmarshal(raw, &meta); err != nil {
 		return meta, fmt.Errorf("savedmodel: base %q: %w: %s is not valid JSON: %v", dir, ErrNotBase, MetadataPath, err)
 	}
-	if meta.Format != "tfflowers-base" || meta.FormatVersion != 1 {
-		return meta, fmt.Errorf("savedmodel: base %q: %w: format %q version %d, want tfflowers-base version 1", dir, ErrNotBase, meta.Format, meta.FormatVersion)
+	if meta.Format != "tfflowers-base" || meta.FormatVersion < baseFormatOldest || meta.FormatVersion > baseFormatNewest {
+		return meta, fmt.Errorf("savedmodel: base %q: %w: format %q version %d, want tfflowers-base version %d to %d (re-export the base with scripts/export_base_model.py)",
+			dir, ErrNotBase, meta.Format, meta.FormatVersion, baseFormatOldest, baseFormatNewest)
 	}
 	return meta, nil
 }
@@ -255,6 +275,43 @@ func (b *Base) Extract(images []float32, n, size int) ([]float32, []int64, error
 	}
 	feats, err := tfops.Float32s(out[0])
 	return feats, out[0].Shape(), err
+}
+
+// ErrNoLayer is returned when a head asks for a backbone layer the base does not expose.
+var ErrNoLayer = errors.New("layer not exposed by the base model")
+
+// Layers returns the tensors of the named backbone layers in the loaded graph, in order.
+// OutputLayer is the base's features:0 in every format version; intermediate layers need
+// a version 2 base, and an older one is refused with what to do about it.
+func (b *Base) Layers(names []string) ([]tf.Output, error) {
+	outs := make([]tf.Output, len(names))
+	for i, name := range names {
+		tensor, err := b.LayerTensor(name)
+		if err != nil {
+			return nil, err
+		}
+		if outs[i], err = tensorByName(b.Session.Graph(), tensor); err != nil {
+			return nil, fmt.Errorf("savedmodel: base %q: layer %s: %w", b.Dir, name, err)
+		}
+	}
+	return outs, nil
+}
+
+// LayerTensor names the tensor of a backbone layer in the base graph (see Layers).
+func (b *Base) LayerTensor(name string) (string, error) {
+	if name == OutputLayer {
+		return b.Meta.FeatureTensor, nil
+	}
+	for _, l := range b.Meta.LayerTensors {
+		if l.Layer == name {
+			return l.Tensor, nil
+		}
+	}
+	if len(b.Meta.LayerTensors) == 0 {
+		return "", fmt.Errorf("savedmodel: base %q: %w: it exposes no intermediate layers (format version %d) and the head pools %s: "+
+			"re-export the base with scripts/export_base_model.py (or train with --head gap)", b.Dir, ErrNoLayer, b.Meta.FormatVersion, name)
+	}
+	return "", fmt.Errorf("savedmodel: base %q: %w: no layer %q in %s", b.Dir, ErrNoLayer, name, MetadataPath)
 }
 
 // FineTuneVariables returns the trainable backbone variables from the first layer whose

@@ -18,7 +18,7 @@ import (
 // decodeFiles preprocesses image files at size with the product's own decoder.
 func decodeFiles(t *testing.T, files []string, size int) []float32 {
 	t.Helper()
-	dec, err := tfops.NewImageDecoder(size, tfops.Augment{}, tfops.SessionConfig{}, pipeline.DecodeHints)
+	dec, err := tfops.NewImageDecoder(size, tfops.ResizeSquash, tfops.Augment{}, tfops.SessionConfig{}, pipeline.DecodeHints)
 	if err != nil {
 		t.Fatal(err)
 	}

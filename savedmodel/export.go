@@ -31,6 +31,7 @@ type ExportOptions struct {
 	Base          *Base  // the base the model was trained on
 	Head          string
 	ImageSize     int
+	Resize        string // tfops.ResizeSquash or ResizeCrop, as the run trained
 	Labels        []string
 	// Checkpoint is the training checkpoint prefix and the variables it holds (head, and
 	// backbone variables that were fine-tuned); every other backbone weight comes from Base.
@@ -44,13 +45,16 @@ type ExportOptions struct {
 
 // ExportInfo is assets.extra/tfflowers_export.json.
 type ExportInfo struct {
-	Format    string         `json:"format"`
-	Version   int64          `json:"version"`
-	Labels    []string       `json:"labels"`
-	ImageSize int            `json:"image_size"`
-	Head      string         `json:"head"`
-	TFVersion string         `json:"tensorflow_version"`
-	Info      map[string]any `json:"info,omitempty"`
+	Format    string   `json:"format"`
+	Version   int64    `json:"version"`
+	Labels    []string `json:"labels"`
+	ImageSize int      `json:"image_size"`
+	Resize    string   `json:"resize"`
+	Head      string   `json:"head"`
+	// HeadLayers are the backbone layers whose pooled activations the head reads.
+	HeadLayers []string       `json:"head_layers"`
+	TFVersion  string         `json:"tensorflow_version"`
+	Info       map[string]any `json:"info,omitempty"`
 }
 
 // Export writes a self-contained SavedModel for TensorFlow Serving into
@@ -97,17 +101,27 @@ func Export(o ExportOptions) (dir string, version int64, err error) {
 // writeModel builds the serving graph, restores base and trained weights and writes
 // saved_model.pb, variables/, labels and the warm-up requests into dir.
 func writeModel(dir string, o ExportOptions) error {
-	baseDef, err := o.Base.graphDef()
-	if err != nil {
-		return err
-	}
 	varNames := make([]string, len(o.Base.Meta.Variables))
 	for i, v := range o.Base.Meta.Variables {
 		varNames[i] = v.Name
 	}
+	layers, err := tfops.HeadLayers(o.Head)
+	if err != nil {
+		return fmt.Errorf("savedmodel: export: %w", err)
+	}
+	tensors := make([]string, len(layers))
+	for i, l := range layers {
+		if tensors[i], err = o.Base.LayerTensor(l); err != nil {
+			return err
+		}
+	}
+	baseDef, err := o.Base.graphDef(tensors...)
+	if err != nil {
+		return err
+	}
 	sg, err := tfops.BuildServingGraph(tfops.ServingSpec{
 		BaseGraphDef: baseDef, BaseInput: o.Base.Meta.InputTensor, BaseFeatures: o.Base.Meta.FeatureTensor,
-		BaseVariables: varNames, ImageSize: o.ImageSize, Head: o.Head, Labels: o.Labels,
+		BaseVariables: varNames, HeadLayers: tensors, ImageSize: o.ImageSize, Resize: o.Resize, Head: o.Head, Labels: o.Labels,
 	})
 	if err != nil {
 		return fmt.Errorf("savedmodel: export: %w", err)
@@ -166,8 +180,12 @@ func writeAsset(dir, name string, data []byte) error {
 
 // writeInfo writes assets.extra/tfflowers_export.json, which records the version number.
 func writeInfo(dir string, o ExportOptions, version int64) error {
+	layers, err := tfops.HeadLayers(o.Head)
+	if err != nil {
+		return fmt.Errorf("savedmodel: export: %w", err)
+	}
 	info, err := json.MarshalIndent(ExportInfo{Format: "tfflowers-export", Version: version, Labels: o.Labels, ImageSize: o.ImageSize,
-		Head: o.Head, TFVersion: tfops.Version(), Info: o.Info}, "", "  ")
+		Resize: o.Resize, Head: o.Head, HeadLayers: layers, TFVersion: tfops.Version(), Info: o.Info}, "", "  ")
 	if err != nil {
 		return fmt.Errorf("savedmodel: export: encode %s: %w", contract.ExportMetaPath, err)
 	}

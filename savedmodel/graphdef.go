@@ -22,8 +22,8 @@ func mgGraph(mg *pb.MetaGraphDef) *gpb.GraphDef {
 }
 
 // graphDef returns the base's forward graph: its MetaGraph's GraphDef pruned to what the
-// feature tensor needs (no Saver, no initializers).
-func (b *Base) graphDef() ([]byte, error) {
+// feature tensor and the given layer tensors need (no Saver, no initializers).
+func (b *Base) graphDef(tensors ...string) ([]byte, error) {
 	raw, err := os.ReadFile(filepath.Join(b.Dir, contract.SavedModelFile))
 	if err != nil {
 		return nil, fmt.Errorf("savedmodel: base %q: %w", b.Dir, err)
@@ -41,7 +41,11 @@ func (b *Base) graphDef() ([]byte, error) {
 			if err != nil {
 				return nil, err
 			}
-			return tfops.PruneGraphDef(gd, strings.SplitN(b.Meta.FeatureTensor, ":", 2)[0])
+			keep := []string{strings.SplitN(b.Meta.FeatureTensor, ":", 2)[0]}
+			for _, t := range tensors {
+				keep = append(keep, strings.SplitN(t, ":", 2)[0])
+			}
+			return tfops.PruneGraphDef(gd, keep...)
 		}
 	}
 	return nil, fmt.Errorf("savedmodel: base %q: %w: no MetaGraph tagged %q", b.Dir, ErrNotBase, contract.ServeTag)

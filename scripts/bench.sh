@@ -144,7 +144,7 @@ fi
 if has 2; then
   for r in $(seq 1 "$REPEATS_TRAIN"); do
     timed epoch1-tfflowers "$r" ./bin/tfflowers train --data "$DATA" --base "$BASE" --out "$RUNS/epoch1-tfflowers-r$r" \
-      --image-size $SIZE --batch-size $BATCH --epochs 1 --no-cache "${THREADS[@]}"
+      --head gap --image-size $SIZE --batch-size $BATCH --epochs 1 --no-cache "${THREADS[@]}"
     timed epoch1-keras "$r" "$PY" scripts/bench_keras.py fit --data "$DATA" --weights-npy "$NPY" --image-size $SIZE \
       --batch-size $BATCH --epochs 1 "${THREADS[@]}" --json-out "$RAW/epoch1-keras.jsonl" \
       --val-list "$RUNS/epoch1-tfflowers-r$r/val_predictions.csv"
@@ -155,7 +155,7 @@ if has 3; then
   for r in $(seq 1 "$REPEATS_TRAIN"); do
     rm -rf "$OUT/cache"  # cold bottleneck cache for every repeat
     timed epochs10-tfflowers "$r" ./bin/tfflowers train --data "$DATA" --base "$BASE" --out "$RUNS/epochs10-tfflowers-r$r" \
-      --image-size $SIZE --batch-size $BATCH --epochs 10 --cache-dir "$OUT/cache" "${THREADS[@]}"
+      --head gap --image-size $SIZE --batch-size $BATCH --epochs 10 --cache-dir "$OUT/cache" "${THREADS[@]}"
     timed epochs10-keras "$r" "$PY" scripts/bench_keras.py fit --data "$DATA" --weights-npy "$NPY" --image-size $SIZE \
       --batch-size $BATCH --epochs 10 "${THREADS[@]}" --json-out "$RAW/epochs10-keras.jsonl" \
       --val-list "$RUNS/epochs10-tfflowers-r$r/val_predictions.csv"

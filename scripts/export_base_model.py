@@ -41,7 +41,13 @@ INPUT_NAME = "images"  # placeholder name in the exported graph
 FEATURE_NAME = "features"  # identity on the backbone output
 PREPROCESSING = "x/127.5-1"
 METADATA_FILE = "tfflowers_base.json"
-FORMAT_VERSION = 1
+# Version 2 adds "layer_tensors": intermediate activations a head may pool (tfflowers' default
+# head pools several). Version 1 bases still load for the heads that read features:0 alone.
+FORMAT_VERSION = 2
+TAP_SCOPE = "layers"  # identities on intermediate layer outputs: layers/<keras layer>:0
+# Keras layers whose outputs are exposed: every block's expansion, depthwise and projection
+# output and every residual sum, i.e. each place a probe might pool.
+TAP_PATTERN = re.compile(r"(Conv1_relu|expanded_conv_.*(_relu|_project_BN)|block_\d+_(expand_relu|depthwise_relu|project_BN|add))")
 BATCHNORM_OP = "FusedBatchNormV3"
 
 
@@ -170,9 +176,13 @@ def trace_flat(model):
     import keras
     import tensorflow as tf
 
+    taps = [layer.name for layer in model.layers if TAP_PATTERN.fullmatch(layer.name)]
+    # One functional model over the same layers (same weights) with the intermediate outputs too.
+    probe = keras.Model(model.inputs, [model.output] + [model.get_layer(n).output for n in taps])
+
     @tf.function(input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32)])
     def features(x):
-        return model(x, training=False)
+        return probe(x, training=False)
 
     with fused_batchnorm():
         cf = features.get_concrete_function()
@@ -198,8 +208,10 @@ def trace_flat(model):
     if len(rebinding) != len(model.weights):
         raise ExportError(f"captured {len(rebinding)} variables, model has {len(model.weights)}")
     input_name = cf.inputs[0].name
-    output_name = cf.outputs[0].name
-    return gd, input_name, output_name, rebinding
+    output_names = [o.name for o in cf.outputs]
+    if len(output_names) != 1 + len(taps):
+        raise ExportError(f"traced {len(output_names)} outputs, expected {1 + len(taps)}")
+    return gd, input_name, output_names[0], rebinding, list(zip(taps, output_names[1:]))
 
 
 def export(args) -> dict:
@@ -208,7 +220,7 @@ def export(args) -> dict:
     import keras
 
     model = build_keras_model(args.weights_mode, args.weights_npy, args.alpha, args.seed)
-    gd, input_name, output_name, rebinding = trace_flat(model)
+    gd, input_name, output_name, rebinding, taps = trace_flat(model)
     # Values must be read eagerly, before entering the TF1 graph below.
     values = {w.path: np.asarray(w.numpy(), dtype=np.float32) for w in model.weights}
 
@@ -222,9 +234,11 @@ def export(args) -> dict:
                 trainable=w.trainable or "moving_" not in w.path)
             input_map[internal_name] = var.handle
             variables.append((var, w))
-        (out,) = tf.graph_util.import_graph_def(
-            gd, input_map=input_map, return_elements=[output_name], name="backbone")
+        out, *tap_outs = tf.graph_util.import_graph_def(
+            gd, input_map=input_map, return_elements=[output_name] + [t for _, t in taps], name="backbone")
         features = tf.identity(out, name=FEATURE_NAME)
+        with tf.name_scope(TAP_SCOPE):
+            layer_tensors = [(layer, tf.identity(t, name=layer)) for (layer, _), t in zip(taps, tap_outs)]
         saver = tf.compat.v1.train.Saver(var_list=[v for v, _ in variables], sharded=False)
 
         parent = os.path.dirname(os.path.abspath(args.out)) or "."
@@ -243,7 +257,11 @@ def export(args) -> dict:
                     strip_default_attrs=False)
                 builder.save()
                 probe = np.zeros([1, args.image_size, args.image_size, 3], np.float32)
-                feature_shape = list(sess.run(features, {images: probe}).shape[1:])
+                shapes = sess.run([features] + [t for _, t in layer_tensors], {images: probe})
+                feature_shape = list(shapes[0].shape[1:])
+                layers_meta = [{"layer": "out_relu", "tensor": features.name, "shape": feature_shape}]
+                layers_meta += [{"layer": layer, "tensor": t.name, "shape": list(v.shape[1:])}
+                                for (layer, t), v in zip(layer_tensors, shapes[1:])]
 
             weights_desc = {"imagenet": "keras:imagenet", "none": f"random:seed={args.seed}"}.get(
                 args.weights_mode, "npy:" + os.path.basename(os.path.normpath(args.weights_npy or "")))
@@ -263,6 +281,8 @@ def export(args) -> dict:
                 "image_size": args.image_size,
                 "min_image_size": 32,
                 "feature_shape": feature_shape,
+                # Shapes at image_size; the spatial size scales with the input, the channels do not.
+                "layer_tensors": layers_meta,
                 "preprocessing": PREPROCESSING,
                 "batchnorm_epsilon": 1e-3,
                 "batchnorm_op": BATCHNORM_OP,

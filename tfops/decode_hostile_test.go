@@ -17,7 +17,7 @@ import (
 
 func newDecoder(t *testing.T, size int) *tfops.ImageDecoder {
 	t.Helper()
-	dec, err := tfops.NewImageDecoder(size, tfops.Augment{}, tfops.SessionConfig{}, pipeline.DecodeHints)
+	dec, err := tfops.NewImageDecoder(size, tfops.ResizeSquash, tfops.Augment{}, tfops.SessionConfig{}, pipeline.DecodeHints)
 	if err != nil {
 		t.Fatal(err)
 	}

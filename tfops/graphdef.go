@@ -70,8 +70,9 @@ func constNode(name string, dt typespb.DataType, tp *tensorpb.TensorProto, ctrl 
 // TensorArray, gathered once after the loop: updating one [n,size,size,3] tensor per
 // iteration would copy it every time (quadratic in n: 0.87 ms per image at n = 8, 1.76 ms
 // at 64). TF1 loops need no function library, so the exported graph stays loadable by any
-// TensorFlow 1.x/2.x runtime and TF Serving.
-func decodeLoopGraphDef(size int) ([]byte, error) {
+// TensorFlow 1.x/2.x runtime and TF Serving. resize is the training decoder's mode
+// (ResizeSquash or ResizeCrop).
+func decodeLoopGraphDef(size int, resize string) ([]byte, error) {
 	const frame = "tfflowers_decode_images"
 	i32, f32, str, u8, res := typespb.DataType_DT_INT32, typespb.DataType_DT_FLOAT, typespb.DataType_DT_STRING, typespb.DataType_DT_UINT8, typespb.DataType_DT_RESOURCE
 	s := int32(size)
@@ -90,6 +91,10 @@ func decodeLoopGraphDef(size int) ([]byte, error) {
 	}, func(s *op.Scope, in []tf.Output) tf.Output {
 		return OrientImage(s.SubScope("apply"), in[1], ExifOrientation(s.SubScope("exif"), in[0]))
 	})
+	if err != nil {
+		return nil, err
+	}
+	shaped, crop, err := resizeModeNodes(resize, upright)
 	if err != nil {
 		return nil, err
 	}
@@ -122,7 +127,7 @@ func decodeLoopGraphDef(size int) ([]byte, error) {
 		constInt32("size", []int32{s, s}, false, "body_i"),
 		constInt32("one", []int32{1}, true, "body_i"),
 		node("element", "GatherV2", attrs{"Tparams": attrType(str), "Tindices": attrType(i32), "Taxis": attrType(i32), "batch_dims": attrInt(0)}, "enter_bytes", "body_i", "axis0"),
-		node("batched", "ExpandDims", attrs{"T": attrType(u8), "Tdim": attrType(i32)}, upright, "axis0"),
+		node("batched", "ExpandDims", attrs{"T": attrType(u8), "Tdim": attrType(i32)}, shaped, "axis0"),
 		node("resized", "ResizeBilinear", attrs{"T": attrType(u8), "align_corners": attrBool(false), "half_pixel_centers": attrBool(true)}, "batched", "size"),
 		node("write", "TensorArrayWriteV3", attrs{"T": attrType(f32)}, "enter_array", "body_i", "resized", "body_flow"),
 		node("i_next", "AddV2", attrs{"T": attrType(i32)}, "body_i", "one"),
@@ -134,7 +139,22 @@ func decodeLoopGraphDef(size int) ([]byte, error) {
 		node("images", "Reshape", attrs{"T": attrType(f32), "Tshape": attrType(i32)}, "gathered", "shape"),
 	}
 	nodes = append(nodes, decode...)
-	return proto.Marshal(&gpb.GraphDef{Node: append(nodes, orient...)})
+	return proto.Marshal(&gpb.GraphDef{Node: append(append(nodes, orient...), crop...)})
+}
+
+// resizeModeNodes are the loop-body nodes that give the resize its input as the training
+// decoder does for resize: the upright image itself (ResizeSquash) or its centred square
+// (ResizeCrop, CentreSquare). It returns the tensor to resize and the nodes to add.
+func resizeModeNodes(resize, upright string) (string, []*ndpb.NodeDef, error) {
+	switch resize {
+	case ResizeSquash:
+		return upright, nil, nil
+	case ResizeCrop:
+		nodes, out, err := frameSubgraph("centre_square", "body_i", []frameInput{{upright, tf.Uint8, tf.MakeShape(-1, -1, 3)}},
+			func(s *op.Scope, in []tf.Output) tf.Output { return CentreSquare(s, in[0]) })
+		return out, nodes, err
+	}
+	return "", nil, fmt.Errorf("tfops: resize mode %q unknown: want %s or %s", resize, ResizeSquash, ResizeCrop)
 }
 
 // frameInput is a tensor of the loop body that a frameSubgraph reads.

@@ -21,38 +21,49 @@ type head struct {
 	probs        tf.Output
 }
 
-// buildHead adds pooling (or flatten), dropout, dense and softmax on features [B,h,w,C].
+// buildHead adds dropout, dense and softmax on the head input: pooled features [B,D] (the
+// gap and multi heads, pooled by HeadInput), or backbone features [B,h,w,C], pooled here
+// (gap) or flattened (flatten).
 // drop holds the dropout inputs; a zero drop.Rate Output leaves dropout out.
 // featShape [h,w,C] fills in what the graph leaves unknown (a base with a dynamic input
 // size): the caller knows it from the image size it feeds.
 func buildHead(s *op.Scope, features tf.Output, featShape []int64, kind string, numClasses int, drop dropoutInputs) (*head, error) {
-	if features.Shape().NumDimensions() != 4 {
-		return nil, fmt.Errorf("%w: backbone features must be rank 4 [batch,h,w,channels], got %v", ErrShape, features.Shape())
-	}
-	shape := make([]int64, 4)
-	for i := range shape {
-		shape[i] = features.Shape().Size(i)
-		if i > 0 && shape[i] < 0 && len(featShape) == 3 {
-			shape[i] = featShape[i-1]
-		}
-	}
 	var x tf.Output
 	var dim int64
-	switch kind {
-	case HeadGAP:
-		if shape[3] < 0 {
-			return nil, fmt.Errorf("%w: feature channels unknown in %v", ErrShape, features.Shape())
+	switch rank := features.Shape().NumDimensions(); {
+	case rank == 2 && (kind == HeadGAP || kind == HeadMulti):
+		if dim = features.Shape().Size(1); dim < 0 {
+			return nil, fmt.Errorf("%w: pooled feature width unknown in %v", ErrShape, features.Shape())
 		}
-		dim = shape[3]
-		x = op.Mean(s.SubScope("global_average_pooling"), features, op.Const(s.SubScope("spatial_axes"), []int32{1, 2}))
-	case HeadFlatten:
-		if shape[1] < 0 || shape[2] < 0 || shape[3] < 0 {
-			return nil, fmt.Errorf("%w: flatten needs the feature shape, got %v", ErrShape, features.Shape())
-		}
-		dim = shape[1] * shape[2] * shape[3]
-		x = op.Reshape(s.SubScope("flatten"), features, op.Const(s.SubScope("flat_shape"), []int64{-1, dim}))
+		x = features
+	case rank != 4:
+		return nil, fmt.Errorf("%w: head %s: backbone features must be rank 4 [batch,h,w,channels] (or pooled [batch,d]), got %v", ErrShape, kind, features.Shape())
 	default:
-		return nil, fmt.Errorf("head %q unknown: want %q or %q", kind, HeadGAP, HeadFlatten)
+		shape := make([]int64, 4)
+		for i := range shape {
+			shape[i] = features.Shape().Size(i)
+			if i > 0 && shape[i] < 0 && len(featShape) == 3 {
+				shape[i] = featShape[i-1]
+			}
+		}
+		switch kind {
+		case HeadGAP:
+			if shape[3] < 0 {
+				return nil, fmt.Errorf("%w: feature channels unknown in %v", ErrShape, features.Shape())
+			}
+			dim = shape[3]
+			x = op.Mean(s.SubScope("global_average_pooling"), features, op.Const(s.SubScope("spatial_axes"), []int32{1, 2}))
+		case HeadFlatten:
+			if shape[1] < 0 || shape[2] < 0 || shape[3] < 0 {
+				return nil, fmt.Errorf("%w: flatten needs the feature shape, got %v", ErrShape, features.Shape())
+			}
+			dim = shape[1] * shape[2] * shape[3]
+			x = op.Reshape(s.SubScope("flatten"), features, op.Const(s.SubScope("flat_shape"), []int64{-1, dim}))
+		case HeadMulti:
+			return nil, fmt.Errorf("%w: the multi head takes pooled features [batch,d] (HeadInput), got %v", ErrShape, features.Shape())
+		default:
+			return nil, fmt.Errorf("head %q unknown: want one of %v", kind, HeadKinds)
+		}
 	}
 	if drop.Rate.Op != nil { // inference-only graphs (exports) have no dropout at all
 		x = dropout(s.SubScope("dropout"), x, drop)

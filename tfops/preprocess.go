@@ -2,14 +2,55 @@ package tfops
 
 import (
 	"fmt"
+	"strings"
 
 	tf "github.com/galeone/tensorflow/tensorflow/go"
 	"github.com/galeone/tensorflow/tensorflow/go/op"
 )
 
-// Preprocessing describes how an encoded image becomes a model input; it is part of the
-// feature-cache key, so any change to the graph below must change this string.
+// Resize modes: how an image of any aspect ratio becomes the square model input.
+const (
+	// ResizeSquash stretches the whole image to size x size (the codelab's tf.image.resize).
+	ResizeSquash = "squash"
+	// ResizeCrop resizes the centred square of side min(h,w): shapes keep their
+	// proportions, the ends of the longer side are lost (Keras's image_dataset_from_directory
+	// crop_to_aspect_ratio, and ImageNet evaluation practice).
+	ResizeCrop = "crop"
+)
+
+// Preprocessing describes how an encoded image becomes a model input with ResizeSquash;
+// it is part of the feature-cache key, so any change to the graph below must change it.
 const Preprocessing = "decode_image(rgb);exif_orientation;jpeg_scale(max_pixels=16777216);resize_bilinear(half_pixel);x/127.5-1"
+
+// PreprocessingFor is Preprocessing for a resize mode (the cache key's preprocessing).
+func PreprocessingFor(resize string) (string, error) {
+	switch resize {
+	case ResizeSquash:
+		return Preprocessing, nil
+	case ResizeCrop:
+		return strings.Replace(Preprocessing, "resize_bilinear", "centre_square;resize_bilinear", 1), nil
+	}
+	return "", fmt.Errorf("tfops: resize mode %q unknown: want %s or %s", resize, ResizeSquash, ResizeCrop)
+}
+
+// CentreSquare cuts the centred square of side min(h,w) out of an image [h,w,c] (offsets
+// rounded down). The training decoder and the export's decode loop both call it.
+func CentreSquare(s *op.Scope, img tf.Output) tf.Output {
+	shape := op.Shape(s.SubScope("shape"), img, op.ShapeOutType(tf.Int32))
+	dim := func(name string, i int32) tf.Output {
+		return op.GatherV2(s.SubScope(name), shape, op.Const(s.SubScope(name+"_index"), i), op.Const(s.SubScope(name+"_axis"), int32(0)))
+	}
+	h, w := dim("height", 0), dim("width", 1)
+	side := op.Minimum(s.SubScope("side"), h, w)
+	two := op.Const(s.SubScope("two"), int32(2))
+	oy := op.FloorDiv(s.SubScope("offset_y"), op.Sub(s.SubScope("slack_y"), h, side), two)
+	ox := op.FloorDiv(s.SubScope("offset_x"), op.Sub(s.SubScope("slack_x"), w, side), two)
+	zero := op.Const(s.SubScope("zero"), int32(0))
+	all := op.Const(s.SubScope("all"), int32(-1))
+	begin := op.Pack(s.SubScope("begin"), []tf.Output{oy, ox, zero})
+	size := op.Pack(s.SubScope("size"), []tf.Output{side, side, all})
+	return op.Slice(s.SubScope("slice"), img, begin, size)
+}
 
 // Augment selects the random augmentations applied while training.
 type Augment struct {
@@ -63,11 +104,15 @@ var decodeScales = [4]int{1, 2, 4, 8}
 // it as a function keeps tfops free of the pipeline package.
 type Inspector func(data []byte) (orientation, scale int, err error)
 
-// NewImageDecoder builds the decode graph for images of size x size. With a nil inspect,
-// images are decoded as stored, at full size.
-func NewImageDecoder(size int, aug Augment, cfg SessionConfig, inspect Inspector) (dec *ImageDecoder, err error) {
+// NewImageDecoder builds the decode graph for images of size x size, resized as resize
+// says (ResizeSquash or ResizeCrop; augmentation crops within what resize keeps). With a
+// nil inspect, images are decoded as stored, at full size.
+func NewImageDecoder(size int, resize string, aug Augment, cfg SessionConfig, inspect Inspector) (dec *ImageDecoder, err error) {
 	if size < 32 {
 		return nil, fmt.Errorf("tfops: image size %d too small (MobileNetV2 needs >= 32)", size)
+	}
+	if _, err := PreprocessingFor(resize); err != nil {
+		return nil, err
 	}
 	s := op.NewScope()
 	defer guard("build image decoder", s, &err)
@@ -86,6 +131,9 @@ func NewImageDecoder(size int, aug Augment, cfg SessionConfig, inspect Inspector
 			img = op.DecodeJpeg(ss.SubScope("decode"), d.contents, op.DecodeJpegChannels(3), op.DecodeJpegRatio(int64(r)))
 		}
 		img = OrientImage(ss.SubScope("orient"), img, d.orientation)
+		if resize == ResizeCrop {
+			img = CentreSquare(ss.SubScope("centre_square"), img)
+		}
 		d.plain[i] = normalize(ss.SubScope("plain"), resizeTo(ss.SubScope("plain"), img, size))
 		if aug.Enabled() {
 			d.augm[i] = normalize(ss.SubScope("augmented"), augmentOps(ss.SubScope("augment"), img, d.seed, size, aug))

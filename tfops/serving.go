@@ -14,9 +14,13 @@ type ServingSpec struct {
 	BaseInput     string   // its input tensor, "images:0"
 	BaseFeatures  string   // its feature tensor, "features:0"
 	BaseVariables []string // its variables (VarHandleOp names = checkpoint keys)
-	ImageSize     int
-	Head          string
-	Labels        []string
+	// HeadLayers are the base tensors the head reads, in HeadLayers(Head) order
+	// ("features:0" for the last layer; see savedmodel.Base.LayerTensor).
+	HeadLayers []string
+	ImageSize  int
+	Resize     string // ResizeSquash or ResizeCrop, as in training
+	Head       string
+	Labels     []string
 }
 
 // baseImportPrefix keeps the backbone's node names clear of the serving graph's.
@@ -66,7 +70,7 @@ func BuildServingGraph(spec ServingSpec) (sg *ServingGraph, err error) {
 	size := int64(spec.ImageSize)
 	sg.ImageBytes = op.Placeholder(s.SubScope("image_bytes"), tf.String, op.PlaceholderShape(tf.MakeShape(-1)))
 
-	loop, err := decodeLoopGraphDef(spec.ImageSize)
+	loop, err := decodeLoopGraphDef(spec.ImageSize, spec.Resize)
 	if err != nil {
 		return nil, err
 	}
@@ -105,9 +109,19 @@ func BuildServingGraph(spec ServingSpec) (sg *ServingGraph, err error) {
 		sg.baseKeys[name] = true
 	}
 
+	layers := make([]tf.Output, len(spec.HeadLayers))
+	for i, name := range spec.HeadLayers {
+		if layers[i], err = GraphOutput(g, baseImportPrefix+"/"+name); err != nil {
+			return nil, err
+		}
+	}
+	headIn, err := HeadInput(s.SubScope("head_input"), spec.Head, layers)
+	if err != nil {
+		return nil, err
+	}
 	hs := s.SubScope("head")
 	side := int64((spec.ImageSize + 31) / 32) // MobileNetV2's output stride, rounding up
-	h, err := buildHead(hs, features, []int64{side, side, features.Shape().Size(3)}, spec.Head, len(spec.Labels), dropoutInputs{})
+	h, err := buildHead(hs, headIn, []int64{side, side, features.Shape().Size(3)}, spec.Head, len(spec.Labels), dropoutInputs{})
 	if err != nil {
 		return nil, err
 	}

@@ -11,7 +11,7 @@ import (
 
 // HeadConfig configures the classifier trained on top of the backbone.
 type HeadConfig struct {
-	Kind           string  // HeadGAP or HeadFlatten
+	Kind           string  // HeadMulti, HeadGAP or HeadFlatten
 	FeatureShape   []int64 // [h,w,C] of the features fed; needed by flatten when the base's size is dynamic
 	NumClasses     int
 	Dropout        float64
@@ -186,8 +186,8 @@ func (t *TrainGraph) HeadWeights(sess *Session) (kernel, bias []float32, err err
 // Batch is the input of one step: features from the backbone (Images nil) or
 // preprocessed images (the backbone runs inside the step).
 type Batch struct {
-	Features  []float32 // N*h*w*C
-	FeatShape []int64   // [h,w,C]
+	Features  []float32 // N*D (pooled) or N*h*w*C
+	FeatShape []int64   // [D] or [h,w,C], the head input's per-image shape
 	Images    []float32 // N*size*size*3
 	ImageSize int
 	Labels    []int64
@@ -214,10 +214,10 @@ func (t *TrainGraph) feedsFor(tw tower, b Batch) (map[tf.Output]*tf.Tensor, erro
 		feeds[tw.input] = img
 		return feeds, nil
 	}
-	if len(b.FeatShape) != 3 {
-		return nil, fmt.Errorf("%w: feature shape %v, want [h,w,C]", ErrShape, b.FeatShape)
+	if len(b.FeatShape) != 1 && len(b.FeatShape) != 3 {
+		return nil, fmt.Errorf("%w: feature shape %v, want [D] (pooled) or [h,w,C]", ErrShape, b.FeatShape)
 	}
-	f, err := Float32Tensor(b.Features, n, b.FeatShape[0], b.FeatShape[1], b.FeatShape[2])
+	f, err := Float32Tensor(b.Features, append([]int64{n}, b.FeatShape...)...)
 	if err != nil {
 		return nil, err
 	}

@@ -103,7 +103,7 @@ func run(o options) error {
 	if _, err := base.CheckImageSize(o.size); err != nil {
 		return err
 	}
-	dec, err := tfops.NewImageDecoder(o.size, tfops.Augment{}, threads, pipeline.DecodeHints)
+	dec, err := tfops.NewImageDecoder(o.size, tfops.ResizeSquash, tfops.Augment{}, threads, pipeline.DecodeHints)
 	if err != nil {
 		return err
 	}

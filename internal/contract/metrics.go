@@ -31,6 +31,7 @@ type RunConfig struct {
 	TestSplit      float64  `json:"test_split"`
 	Base           string   `json:"base"`
 	ImageSize      int      `json:"image_size"`
+	Resize         string   `json:"resize,omitempty"` // "crop" or "squash"; runs from before it squashed
 	Head           string   `json:"head"`
 	Dropout        float64  `json:"dropout"`
 	LabelSmoothing float64  `json:"label_smoothing"`
@@ -96,6 +97,10 @@ type CacheStats struct {
 	Corrupt int64  `json:"corrupt"`
 	Writes  int64  `json:"writes"`
 	Errors  int64  `json:"errors"`
+	// EntryBytes is one image's entry on disk; EntryShape the features it holds (the
+	// head's input: [D] pooled, or [h,w,C] for the flatten head).
+	EntryBytes int     `json:"entry_bytes,omitempty"`
+	EntryShape []int64 `json:"entry_shape,omitempty"`
 }
 
 // Metrics is metrics.json, the typed record of a training run.

@@ -68,15 +68,20 @@ func TestTrainRejectsBrokenBaseModels(t *testing.T) {
 			[]string{"images:0/features:0 differ from the metadata's input_1:0/features:0"}},
 		{"metadata signature missing", baseCopy(t, good, func(m map[string]any) { m["signature"] = "classify" }), 32, savedmodel.ErrNotBase,
 			[]string{`no signature "classify"`, "serving_default"}},
-		{"other format", baseCopy(t, good, func(m map[string]any) { m["format_version"] = 2 }), 32, savedmodel.ErrNotBase, []string{"want tfflowers-base version 1"}},
+		{"other format", baseCopy(t, good, func(m map[string]any) { m["format_version"] = 3 }), 32, savedmodel.ErrNotBase, []string{"want tfflowers-base version 1 to 2", "re-export the base"}},
 		{"fixed 224 input, asked 32", baseCopy(t, good, func(m map[string]any) { m["dynamic_size"], m["image_size"] = false, 224 }), 32, savedmodel.ErrImageSize,
 			[]string{"exported for 224x224, got --image-size 32"}},
 		{"below the minimum size", baseCopy(t, good, func(m map[string]any) { m["min_image_size"] = 96 }), 64, savedmodel.ErrImageSize, []string{"below the minimum 96"}},
+		{"format 1 base for the multi-layer head", formatOneBase(t, good), 32, savedmodel.ErrNoLayer,
+			[]string{"exposes no intermediate layers (format version 1)", "re-export the base with scripts/export_base_model.py", "--head gap"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := smallConfig(t, data, nil)
 			cfg.Base, cfg.ImageSize = tc.base, tc.size
+			if errors.Is(tc.want, savedmodel.ErrNoLayer) {
+				cfg.Head = "" // the default head
+			}
 			_, err := run(t, cfg)
 			if err == nil || (tc.want != nil && !errors.Is(err, tc.want)) {
 				t.Fatalf("Run = %v, want %v", err, tc.want)
@@ -87,5 +92,25 @@ func TestTrainRejectsBrokenBaseModels(t *testing.T) {
 			}
 			t.Logf("%v", err)
 		})
+	}
+}
+
+// formatOneBase is good as scripts/export_base_model.py wrote bases before format version
+// 2: the last layer (features:0) only.
+func formatOneBase(t *testing.T, good string) string {
+	return baseCopy(t, good, func(m map[string]any) {
+		m["format_version"] = 1
+		delete(m, "layer_tensors")
+	})
+}
+
+// TestFormatOneBaseStillTrainsTheCodelabHeads: an old base stays usable with --head gap.
+func TestFormatOneBaseStillTrainsTheCodelabHeads(t *testing.T) {
+	data := t.TempDir()
+	flowerSet(t, data, 4, "daisy", "roses")
+	cfg := smallConfig(t, data, nil)
+	cfg.Base = formatOneBase(t, tftest.ImageNetBase(t))
+	if _, err := run(t, cfg); err != nil {
+		t.Fatalf("--head gap on a format 1 base: %v", err)
 	}
 }

@@ -18,7 +18,7 @@ import (
 func TestDecodeMatchesPillow(t *testing.T) {
 	dir, refs := pillowFixtures(t)
 	const size = 32
-	dec, err := tfops.NewImageDecoder(size, tfops.Augment{}, tfops.SessionConfig{}, pipeline.DecodeHints)
+	dec, err := tfops.NewImageDecoder(size, tfops.ResizeSquash, tfops.Augment{}, tfops.SessionConfig{}, pipeline.DecodeHints)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"strings"
 	"time"
 
@@ -25,8 +26,9 @@ type Config struct {
 	Strict    bool
 
 	Base           string
-	ImageSize      int
-	Head           string
+	ImageSize      int    // 0: DefaultImageSize(Head)
+	Resize         string // tfops.ResizeSquash or ResizeCrop; "": DefaultResize(Head)
+	Head           string // tfops.HeadMulti, HeadGAP or HeadFlatten; "": DefaultHead(FineTune)
 	Dropout        float64
 	LabelSmoothing float64
 	LR             float64
@@ -83,10 +85,48 @@ var ErrInterrupted = errors.New("training interrupted; checkpoint saved, continu
 // ErrConfig marks invalid configurations.
 var ErrConfig = errors.New("invalid training configuration")
 
-// Validate checks the configuration before anything is loaded.
+// DefaultHead is the head a run gets without --head: the multi-layer probe for a frozen
+// run (the most accurate frozen head we measured), gap with --fine-tune (whose recipe was
+// chosen with it).
+func DefaultHead(fineTune bool) string {
+	if fineTune {
+		return tfops.HeadGAP
+	}
+	return tfops.HeadMulti
+}
+
+// DefaultImageSize is the image size without --image-size: 224, MobileNetV2's ImageNet
+// size, for the multi head; the codelab's 192 for gap and flatten.
+func DefaultImageSize(head string) int {
+	if head == tfops.HeadMulti {
+		return 224
+	}
+	return 192
+}
+
+// DefaultResize is the resize mode without --resize: the centred square for the multi
+// head (no stretched flowers), the codelab's squash for gap and flatten.
+func DefaultResize(head string) string {
+	if head == tfops.HeadMulti {
+		return tfops.ResizeCrop
+	}
+	return tfops.ResizeSquash
+}
+
+// Validate checks the configuration before anything is loaded, filling in the
+// head-dependent defaults (Head, ImageSize, Resize) left empty.
 func (c *Config) Validate() error {
 	bad := func(format string, args ...any) error {
 		return fmt.Errorf("%w: %s", ErrConfig, fmt.Sprintf(format, args...))
+	}
+	if c.Head == "" {
+		c.Head = DefaultHead(c.FineTune)
+	}
+	if c.ImageSize == 0 {
+		c.ImageSize = DefaultImageSize(c.Head)
+	}
+	if c.Resize == "" {
+		c.Resize = DefaultResize(c.Head)
 	}
 	switch {
 	case c.Data == "" && len(c.TFRecords) == 0:
@@ -123,8 +163,10 @@ func (c *Config) Validate() error {
 		return bad("--val-split %v and --test-split %v leave nothing to train on: their sum must be below 1", c.ValSplit, c.TestSplit)
 	case c.Patience < 0:
 		return bad("--patience %d: must be >= 0", c.Patience)
-	case c.Head != tfops.HeadGAP && c.Head != tfops.HeadFlatten:
-		return bad("--head %q: want %s or %s", c.Head, tfops.HeadGAP, tfops.HeadFlatten)
+	case !slices.Contains(tfops.HeadKinds, c.Head):
+		return bad("--head %q: want one of %s", c.Head, strings.Join(tfops.HeadKinds, ", "))
+	case c.Resize != tfops.ResizeSquash && c.Resize != tfops.ResizeCrop:
+		return bad("--resize %q: want %s or %s", c.Resize, tfops.ResizeSquash, tfops.ResizeCrop)
 	case c.FineTune && (c.FineTuneEpochs < 1 || c.FineTuneLR <= 0 || c.FineTuneFrom == ""):
 		return bad("--fine-tune needs --fine-tune-epochs >= 1, --fine-tune-lr > 0 and --fine-tune-from LAYER")
 	case c.FineTuneSchedule != "" && c.FineTuneSchedule != ScheduleCosine && c.FineTuneSchedule != ScheduleConstant:

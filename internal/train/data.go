@@ -128,7 +128,7 @@ type batch struct {
 	index    int
 	labels   []int64
 	names    []string
-	features []float32 // n * featLen, when images == nil
+	features []float32 // n * featLen (the head input), when images == nil
 	images   []float32 // n * size*size*3
 	bad      []string  // samples dropped because they could not be decoded
 }

@@ -37,6 +37,10 @@ func Export(cfg ExportConfig) (string, int64, error) {
 	if baseDir == "" {
 		baseDir = m.Config.Base
 	}
+	resize := m.Config.Resize
+	if resize == "" { // runs from before --resize existed squashed
+		resize = tfops.ResizeSquash
+	}
 	var st *runState
 	var prefix string
 	if m.RestoredBestEpoch > 0 { // the run ended on its best epoch's weights: export those
@@ -93,7 +97,7 @@ func Export(cfg ExportConfig) (string, int64, error) {
 	return savedmodel.Export(savedmodel.ExportOptions{
 		Warmup:        warmup,
 		ModelBasePath: cfg.ModelBasePath, Version: cfg.Version, Force: cfg.Force, Base: base,
-		Head: m.Config.Head, ImageSize: m.Config.ImageSize, Labels: labels, Checkpoint: prefix, CheckpointVars: weights,
+		Head: m.Config.Head, ImageSize: m.Config.ImageSize, Resize: resize, Labels: labels, Checkpoint: prefix, CheckpointVars: weights,
 		Info: map[string]any{"run": cfg.Run, "epochs": len(st.History), "global_step": st.GlobalStep,
 			"final_val_accuracy": m.FinalValAcc, "base_weights": base.Meta.Weights},
 	})

@@ -25,15 +25,30 @@ import (
 )
 
 // trainedScores recomputes, in process, what the trained model says about files: the
-// base, the training graph restored from the run's newest checkpoint, the training decoder.
+// base, the run's head input (pooling) and training graph restored from the run's newest
+// checkpoint, the training decoder with the run's resize mode.
 func trainedScores(t *testing.T, run, base string, size, classes int, files []string) [][]float32 {
 	t.Helper()
+	m := readMetrics(t, run)
+	head, resize := m.Config.Head, m.Config.Resize
 	b, err := savedmodel.LoadBase(base, tfops.SessionConfig{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer b.Close()
-	tg, err := tfops.BuildTrainGraph(b.Session.Graph(), b.Input, b.Features, tfops.HeadConfig{Kind: "gap", NumClasses: classes})
+	names, err := tfops.HeadLayers(head)
+	if err != nil {
+		t.Fatal(err)
+	}
+	layers, err := b.Layers(names)
+	if err != nil {
+		t.Fatal(err)
+	}
+	headIn, err := tfops.AddHeadInput(b.Session.Graph(), head, layers)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tg, err := tfops.BuildTrainGraph(b.Session.Graph(), b.Input, headIn, tfops.HeadConfig{Kind: head, NumClasses: classes})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -42,7 +57,7 @@ func trainedScores(t *testing.T, run, base string, size, classes int, files []st
 	if err := tg.Restore(b.Session, filepath.Join(cks[len(cks)-1], "ckpt")); err != nil {
 		t.Fatal(err)
 	}
-	dec, err := tfops.NewImageDecoder(size, tfops.Augment{}, tfops.SessionConfig{}, pipeline.DecodeHints)
+	dec, err := tfops.NewImageDecoder(size, resize, tfops.Augment{}, tfops.SessionConfig{}, pipeline.DecodeHints)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,11 +97,34 @@ func TestExportIsServableAndMatchesTraining(t *testing.T) {
 	}
 	data := subset(t, 30)
 	cfg := baseConfig(t, data)
+	// The default head: pooled features of several backbone layers on centre crops.
+	cfg.Head, cfg.Resize = "", ""
 	cfg.Export = filepath.Join(t.TempDir(), "models", "flowers")
 	cfg.ExportWarmup = 3
 	res, err := train.Run(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
+	}
+	// The feature cache stores what the head consumes: pooled features, not the maps.
+	headDim := 0
+	if shape := res.Metrics.Cache.EntryShape; len(shape) == 1 {
+		headDim = int(shape[0])
+	}
+	if headDim != 3392 {
+		t.Fatalf("default head input %v, want the 3392 pooled features of 6 layers", res.Metrics.Cache.EntryShape)
+	}
+	cached := 0
+	filepath.WalkDir(cfg.CacheDir, func(p string, d os.DirEntry, err error) error {
+		if err == nil && strings.HasSuffix(p, ".tffc") {
+			cached++
+			if st, _ := d.Info(); st == nil || float64(st.Size()) > 1.1*4*float64(headDim) {
+				t.Fatalf("cache entry %s is %v bytes for a %d-float head input", p, st.Size(), headDim)
+			}
+		}
+		return nil
+	})
+	if cached != res.Metrics.TrainImages+res.Metrics.ValImages {
+		t.Fatalf("%d cache entries for %d images", cached, res.Metrics.TrainImages+res.Metrics.ValImages)
 	}
 	if res.ExportVersion != 1 || res.ExportDir != filepath.Join(cfg.Export, "1") {
 		t.Fatalf("first export is version %d at %s, want 1", res.ExportVersion, res.ExportDir)
@@ -265,5 +303,45 @@ func TestFlattenHeadOnDynamicBase(t *testing.T) {
 	scores, _, _, err := m.PredictPixels(context.Background(), [][]float32{make([]float32, 96*96*3)})
 	if err != nil || len(scores) != 1 || len(scores[0]) != 5 {
 		t.Fatalf("flatten export predict: %v %v", scores, err)
+	}
+}
+
+// TestCodelabHeadExportMatchesTraining: --head gap (squash to the size, pooled last layer)
+// is one flag away from the default and exports the scores it trained to.
+func TestCodelabHeadExportMatchesTraining(t *testing.T) {
+	if testing.Short() {
+		t.Skip("trains; skipped with -short")
+	}
+	data := subset(t, 12)
+	cfg := baseConfig(t, data)
+	cfg.Head, cfg.ImageSize, cfg.Resize, cfg.Epochs = "gap", 0, "", 2
+	cfg.Export = filepath.Join(t.TempDir(), "gap")
+	res, err := train.Run(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mt := readMetrics(t, cfg.Out)
+	if mt.Config.Resize != tfops.ResizeSquash || mt.Config.ImageSize != 192 {
+		t.Fatalf("--head gap ran with resize %v, size %v; want the codelab's squash to 192", mt.Config.Resize, mt.Config.ImageSize)
+	}
+	all, _ := filepath.Glob(filepath.Join(data, "*", "*.jpg"))
+	sort.Strings(all)
+	files := []string{all[0], all[13], all[26], all[40]}
+	want := trainedScores(t, cfg.Out, cfg.Base, 192, 5, files)
+	m, err := savedmodel.LoadExport(res.ExportDir, tfops.SessionConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	raw := make([][]byte, len(files))
+	for i, f := range files {
+		raw[i], _ = os.ReadFile(f)
+	}
+	got, _, _, _, err := m.Predict(context.Background(), raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := maxDiff(want, got); d > 1e-5 {
+		t.Fatalf("gap export's scores differ from training's by %.3g > 1e-5", d)
 	}
 }

@@ -34,7 +34,7 @@ type trainer struct {
 	base    *savedmodel.Base
 	graph   *tfops.TrainGraph
 	src     *source
-	featDim []int64 // [h,w,C]
+	featDim []int64 // the head input's per-image shape: [D] pooled, [h,w,C] for flatten
 	device  tfops.Device
 	// replicas are the in-process device names of --devices (empty: one device).
 	replicas []string
@@ -97,8 +97,8 @@ func (t *trainer) identity() string {
 	if c.FineTune {
 		ft = fmt.Sprintf("from %s after %d epochs, %s", c.FineTuneFrom, c.Epochs, c.FineTuneSchedule)
 	}
-	return fmt.Sprintf("base=%s;size=%d;head=%s;classes=%s;batch=%d;seed=%d;train=%d;val=%d;test=%d;fine-tune=%s",
-		t.base.Fingerprint[:16], c.ImageSize, c.Head, strings.Join(t.data.classes, ","), c.BatchSize, c.Seed, len(t.data.train), len(t.data.val), len(t.data.test), ft)
+	return fmt.Sprintf("base=%s;size=%d;resize=%s;head=%s;classes=%s;batch=%d;seed=%d;train=%d;val=%d;test=%d;fine-tune=%s",
+		t.base.Fingerprint[:16], c.ImageSize, c.Resize, c.Head, strings.Join(t.data.classes, ","), c.BatchSize, c.Seed, len(t.data.train), len(t.data.val), len(t.data.test), ft)
 }
 
 func (t *trainer) prepare() error {
@@ -121,7 +121,23 @@ func (t *trainer) prepare() error {
 	if t.base, err = savedmodel.LoadBase(cfg.Base, sessCfg); err != nil {
 		return err
 	}
-	if t.featDim, err = t.base.CheckImageSize(cfg.ImageSize); err != nil {
+	mapShape, err := t.base.CheckImageSize(cfg.ImageSize)
+	if err != nil {
+		return err
+	}
+	headLayers, err := tfops.HeadLayers(cfg.Head)
+	if err != nil {
+		return err
+	}
+	layers, err := t.base.Layers(headLayers)
+	if err != nil {
+		return err
+	}
+	headIn, err := tfops.AddHeadInput(t.base.Session.Graph(), cfg.Head, layers)
+	if err != nil {
+		return err
+	}
+	if t.featDim, err = tfops.HeadInputShape(headIn, mapShape); err != nil {
 		return err
 	}
 	var ftVars []string
@@ -132,7 +148,7 @@ func (t *trainer) prepare() error {
 		log.Info("fine-tuning planned", "from", cfg.FineTuneFrom, "variables", len(ftVars), "epochs", cfg.FineTuneEpochs, "lr", cfg.FineTuneLR,
 			"schedule", cfg.FineTuneSchedule, "warmup_epochs", cfg.FineTuneWarmup)
 	}
-	t.graph, err = tfops.BuildTrainGraph(t.base.Session.Graph(), t.base.Input, t.base.Features, tfops.HeadConfig{
+	t.graph, err = tfops.BuildTrainGraph(t.base.Session.Graph(), t.base.Input, headIn, tfops.HeadConfig{
 		Kind: cfg.Head, FeatureShape: t.featDim, NumClasses: len(t.data.classes), Dropout: cfg.Dropout, LabelSmoothing: cfg.LabelSmoothing, Seed: cfg.Seed,
 		FineTune: ftVars, BackboneScope: savedmodel.BackboneScope,
 	})
@@ -142,16 +158,24 @@ func (t *trainer) prepare() error {
 	if err := t.replicate(); err != nil {
 		return err
 	}
-	dec, err := tfops.NewImageDecoder(cfg.ImageSize, cfg.Augment, cfg.Threads, pipeline.DecodeHints)
+	dec, err := tfops.NewImageDecoder(cfg.ImageSize, cfg.Resize, cfg.Augment, cfg.Threads, pipeline.DecodeHints)
 	if err != nil {
 		return err
 	}
-	featLen := int(t.featDim[0] * t.featDim[1] * t.featDim[2])
+	featLen, cacheShape := 1, make([]int, len(t.featDim))
+	for i, d := range t.featDim {
+		featLen *= int(d)
+		cacheShape[i] = int(d)
+	}
 	var cache *pipeline.FeatureCache
 	if cfg.CacheDir != "" {
+		// The cache holds the head's input (pooled features for gap and multi: 5-13 KB an
+		// image, not the 184 KB map), so its key names the pooling as well as the pixels.
+		prep, _ := tfops.PreprocessingFor(cfg.Resize)
+		pooled, _ := tfops.HeadInputID(cfg.Head)
 		cache, err = pipeline.OpenFeatureCache(cfg.CacheDir, pipeline.CacheKey{
-			BaseModel: t.base.Fingerprint, ImageSize: cfg.ImageSize, Preprocessing: tfops.Preprocessing,
-			FeatureShape: []int{int(t.featDim[0]), int(t.featDim[1]), int(t.featDim[2])},
+			BaseModel: t.base.Fingerprint, ImageSize: cfg.ImageSize, Preprocessing: prep + ";" + pooled,
+			FeatureShape: cacheShape,
 		})
 		if err != nil {
 			// The cache only saves time; a cache folder that cannot be created (disk full,
@@ -199,7 +223,7 @@ func (t *trainer) runConfig() contract.RunConfig {
 	c := t.cfg
 	return contract.RunConfig{
 		Data: c.Data, TFRecords: c.TFRecords, ValDir: c.ValDir, ValSplit: c.ValSplit, TestDir: c.TestDir, TestSplit: c.TestSplit, Base: c.Base,
-		ImageSize: c.ImageSize, Head: c.Head, Dropout: c.Dropout, LabelSmoothing: c.LabelSmoothing,
+		ImageSize: c.ImageSize, Resize: c.Resize, Head: c.Head, Dropout: c.Dropout, LabelSmoothing: c.LabelSmoothing,
 		LR: c.LR, BatchSize: c.BatchSize, MicroBatch: c.MicroBatch, Epochs: c.Epochs, Seed: c.Seed, Patience: c.Patience, RestoreBest: c.RestoreBest,
 		Augment:  contract.Augment{Flip: c.Augment.Flip, Zoom: c.Augment.Zoom, Brightness: c.Augment.Brightness},
 		FineTune: c.FineTune, FineTuneFrom: c.FineTuneFrom, FineTuneEpochs: c.FineTuneEpochs, FineTuneLR: c.FineTuneLR,
@@ -225,7 +249,7 @@ func (t *trainer) saveCheckpoint() (string, error) {
 func (t *trainer) loop(ctx context.Context) error {
 	cfg, log := t.cfg, t.cfg.Logger
 	log.Info("training", "device", t.device.Short(), "classes", len(t.data.classes), "train", len(t.data.train), "val", len(t.data.val), "test", len(t.data.test),
-		"head", cfg.Head, "image_size", cfg.ImageSize, "batch", cfg.BatchSize, "epochs", cfg.Epochs, "cache", t.src.cache != nil && (!cfg.Augment.Enabled() || cfg.FineTune))
+		"head", cfg.Head, "features", t.featDim, "image_size", cfg.ImageSize, "resize", cfg.Resize, "batch", cfg.BatchSize, "epochs", cfg.Epochs, "cache", t.src.cache != nil && (!cfg.Augment.Enabled() || cfg.FineTune))
 	nBatches := (len(t.data.train) + cfg.BatchSize - 1) / cfg.BatchSize
 	total := cfg.Epochs
 	if cfg.FineTune {
@@ -438,7 +462,7 @@ func (t *trainer) writeOutputs(conf *report.Confusion) error {
 	if c := t.src.cache; c != nil {
 		st := c.Stats()
 		m.Cache = &contract.CacheStats{Dir: c.Dir(), Hits: st.Hits, Misses: st.Misses, Corrupt: st.Corrupt, Writes: st.Writes,
-			Errors: t.src.cacheErrs.Load()}
+			Errors: t.src.cacheErrs.Load(), EntryBytes: c.EntryBytes(), EntryShape: t.featDim}
 	}
 	if err := writeMetrics(t.cfg.Out, m); err != nil {
 		return fmt.Errorf("write metrics.json: %w", err)
