@@ -180,10 +180,7 @@ func writeAsset(dir, name string, data []byte) error {
 
 // writeInfo writes assets.extra/tfflowers_export.json, which records the version number.
 func writeInfo(dir string, o ExportOptions, version int64) error {
-	layers, err := tfops.HeadLayers(o.Head)
-	if err != nil {
-		return fmt.Errorf("savedmodel: export: %w", err)
-	}
+	layers, _ := tfops.HeadLayers(o.Head) // writeModel has refused an unknown head
 	info, err := json.MarshalIndent(ExportInfo{Format: "tfflowers-export", Version: version, Labels: o.Labels, ImageSize: o.ImageSize,
 		Resize: o.Resize, Head: o.Head, HeadLayers: layers, TFVersion: tfops.Version(), Info: o.Info}, "", "  ")
 	if err != nil {
