@@ -33,9 +33,11 @@ func TestCorruptFeatureCacheIsRebuilt(t *testing.T) {
 	if len(entries) != 12 {
 		t.Fatalf("%d cache entries after the first run, want 12", len(entries))
 	}
-	// An entry of another shape: train the same photos at 64x64 into another cache.
+	// An entry of another shape: train the same photos with the flatten head at 64x64
+	// (2x2x1280 maps; the gap head's pooled entries are 1280 floats at any size) into
+	// another cache.
 	other := smallConfig(t, data, nil)
-	other.ImageSize, other.Epochs = 64, 1
+	other.Head, other.ImageSize, other.Epochs = "flatten", 64, 1
 	if _, err := run(t, other); err != nil {
 		t.Fatal(err)
 	}

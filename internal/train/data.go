@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -152,6 +153,28 @@ type source struct {
 	log       *slog.Logger
 	cacheErrs atomic.Int64 // cache reads and writes that failed (disk full, I/O error)
 	cacheWarn sync.Once
+
+	// mem keeps the cache entries this run has read or written (content id -> features)
+	// within memBudget bytes, so that later epochs skip the file reads and checksums: with
+	// pooled features, 40 epochs of the flowers read 1.6 GB of entries otherwise (a quarter
+	// of a warm run's CPU time).
+	mem      sync.Map
+	memBytes atomic.Int64
+}
+
+// memBudget bounds the features a run holds in memory (the flowers' 2934 pooled entries
+// take 40 MB); entries beyond it are read from the cache's files each epoch.
+const memBudget = 128 << 20
+
+// remember keeps features for id in memory if the budget allows.
+func (s *source) remember(id string, feats []float32) {
+	if s.memBytes.Add(int64(4*len(feats))) > memBudget {
+		s.memBytes.Add(-int64(4 * len(feats)))
+		return
+	}
+	if _, loaded := s.mem.LoadOrStore(id, slices.Clone(feats)); loaded {
+		s.memBytes.Add(-int64(4 * len(feats)))
+	}
 }
 
 func newSource(extract func([]float32, int) ([]float32, error), dec *tfops.ImageDecoder, cache *pipeline.FeatureCache, size, featLen int, seed uint64, strict bool, log *slog.Logger) *source {
@@ -238,12 +261,17 @@ func (s *source) prepare(ctx context.Context, idx int, samples []pipeline.Sample
 		}
 		p.ids[i] = id.(string)
 		if s.cache != nil {
+			if f, found := s.mem.Load(p.ids[i]); found {
+				copy(b.features[i*s.featLen:], f.([]float32))
+				return s.record(samples[i], i, b, ok, nil)
+			}
 			feats, hit, err := s.cache.Get(p.ids[i])
 			if err != nil {
 				s.cacheFailed(err)
 			}
 			if err == nil && hit && len(feats) == s.featLen {
 				copy(b.features[i*s.featLen:], feats)
+				s.remember(p.ids[i], feats)
 				return s.record(samples[i], i, b, ok, nil)
 			}
 		}
@@ -306,6 +334,7 @@ func (s *source) finish(p *pending) (*batch, error) {
 				if err := s.cache.Put(p.ids[i], f); err != nil {
 					s.cacheFailed(err)
 				}
+				s.remember(p.ids[i], f)
 			}
 		}
 	}
