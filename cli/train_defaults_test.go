@@ -41,7 +41,33 @@ func TestFineTuneDefaults(t *testing.T) {
 		t.Fatalf("--augment-zoom 0.1 with --fine-tune gave zoom %v", zoom.Augment.Zoom)
 	}
 	frozen := parseTrain(t)
-	if frozen.FineTune || frozen.Augment.Enabled() || frozen.LabelSmoothing != 0 || frozen.RestoreBest || frozen.MicroBatch != 0 || frozen.ValSplit != 0.1 || frozen.TestSplit != 0.1 {
+	if frozen.FineTune || frozen.Augment.Enabled() || frozen.RestoreBest || frozen.MicroBatch != 0 || frozen.ValSplit != 0.1 || frozen.TestSplit != 0.1 {
 		t.Fatalf("frozen defaults changed: %+v", frozen)
+	}
+}
+
+// TestFrozenDefaults: a frozen run trains the multi-layer head (its Head, ImageSize and
+// Resize are filled in by train.Config.Validate) for 40 epochs with label smoothing 0.1;
+// --head gap is the codelab's run (10 epochs, no smoothing, 192 px squash), and each
+// default gives way to its flag.
+func TestFrozenDefaults(t *testing.T) {
+	frozen := parseTrain(t)
+	if (frozen.Head != "" && frozen.Head != tfops.HeadMulti) || frozen.Epochs != 40 || frozen.LabelSmoothing != 0.1 {
+		t.Fatalf("frozen defaults: head %q, %d epochs, label smoothing %v; want the multi head's 40 and 0.1", frozen.Head, frozen.Epochs, frozen.LabelSmoothing)
+	}
+	if err := frozen.Validate(); err != nil || frozen.Head != tfops.HeadMulti || frozen.ImageSize != 224 || frozen.Resize != tfops.ResizeCrop {
+		t.Fatalf("frozen defaults resolve to head %q, size %d, resize %q (%v); want multi, 224, crop", frozen.Head, frozen.ImageSize, frozen.Resize, err)
+	}
+	gap := parseTrain(t, "--head", "gap")
+	if err := gap.Validate(); err != nil || gap.Epochs != 10 || gap.LabelSmoothing != 0 || gap.ImageSize != 192 || gap.Resize != tfops.ResizeSquash {
+		t.Fatalf("--head gap: %d epochs, label smoothing %v, size %d, resize %q (%v); want the codelab's 10, 0, 192, squash",
+			gap.Epochs, gap.LabelSmoothing, gap.ImageSize, gap.Resize, err)
+	}
+	own := parseTrain(t, "--epochs", "7", "--label-smoothing", "0", "--image-size", "160", "--resize", "squash")
+	if err := own.Validate(); err != nil || own.Epochs != 7 || own.LabelSmoothing != 0 || own.ImageSize != 160 || own.Resize != tfops.ResizeSquash {
+		t.Fatalf("flags given with the multi head: %+v (%v)", own, err)
+	}
+	if ft := parseTrain(t, "--fine-tune"); ft.Epochs != 10 || ft.Validate() != nil || ft.Head != tfops.HeadGAP {
+		t.Fatalf("--fine-tune: frozen phase %d epochs, head %q; want 10 with gap", ft.Epochs, ft.Head)
 	}
 }
