@@ -55,16 +55,23 @@ func Split(d *Dataset, valFraction float64, seed uint64) (train, val []Sample, e
 		}
 		nVal += k
 	}
-	train = make([]Sample, 0, len(d.Samples)-nVal)
-	val = make([]Sample, 0, nVal)
-	for i, s := range d.Samples {
-		if inVal[i] {
-			val = append(val, s)
+	train, val = partition(d.Samples, inVal, nVal)
+	return train, val, nil
+}
+
+// partition splits samples by a mask, keeping their order: picked holds the n samples
+// whose mask is set, rest the others. Both splits (validation and test) end this way.
+func partition(samples []Sample, mask []bool, n int) (rest, picked []Sample) {
+	rest = make([]Sample, 0, len(samples)-n)
+	picked = make([]Sample, 0, n)
+	for i, s := range samples {
+		if mask[i] {
+			picked = append(picked, s)
 		} else {
-			train = append(train, s)
+			rest = append(rest, s)
 		}
 	}
-	return train, val, nil
+	return rest, picked
 }
 
 // EpochOrder returns a permutation of [0, n) for the given epoch,

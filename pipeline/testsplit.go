@@ -74,15 +74,7 @@ func SplitTest(d *Dataset, testFraction float64, seed uint64) (rest, test []Samp
 		}
 		nTest += k
 	}
-	rest = make([]Sample, 0, len(d.Samples)-nTest)
-	test = make([]Sample, 0, nTest)
-	for i, s := range d.Samples {
-		if inTest[i] {
-			test = append(test, s)
-		} else {
-			rest = append(rest, s)
-		}
-	}
+	rest, test = partition(d.Samples, inTest, nTest)
 	return rest, test, nil
 }
 
