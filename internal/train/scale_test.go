@@ -14,8 +14,11 @@ import (
 // (augmented, with dropout) on one device, with --micro-batch 3, and over two logical CPU
 // devices: every epoch's training and validation loss must agree. The updates are the
 // same up to float summation order (tfops' accumulate and replica tests bound the weight
-// gap at 1e-5 of lr-sized steps); 1e-4 relative on the losses leaves room for that to
-// grow over 4 epochs while a wrong scale, dropout mask or dropped row shows at 1e-2.
+// gap at 1e-5 of lr-sized steps). Adam turns rounding noise in near-zero gradients into
+// lr-sized steps, so the gap grows in the fine-tune epochs: TF 2.21's kernels, which round
+// differently for a replica's half batch, reached 1.0e-4 relative on epoch 4's validation
+// loss (TF 2.18: ~1e-6). 1e-3 leaves room for that while a wrong scale, dropout mask or
+// dropped row shows at 1e-2.
 func TestMicroBatchesAndDevicesTrainAsOneDevice(t *testing.T) {
 	if testing.Short() {
 		t.Skip("trains; skipped with -short")
@@ -46,7 +49,7 @@ func TestMicroBatchesAndDevicesTrainAsOneDevice(t *testing.T) {
 		for i, e := range got.Epochs {
 			w := want.Epochs[i]
 			t.Logf("%s epoch %d (%s): train loss %.6f (one device %.6f), val loss %.6f (%.6f)", name, e.Epoch, e.Phase, e.TrainLoss, w.TrainLoss, e.ValLoss, w.ValLoss)
-			if math.Abs(e.TrainLoss-w.TrainLoss) > 1e-4*w.TrainLoss || math.Abs(e.ValLoss-w.ValLoss) > 1e-4*w.ValLoss {
+			if math.Abs(e.TrainLoss-w.TrainLoss) > 1e-3*w.TrainLoss || math.Abs(e.ValLoss-w.ValLoss) > 1e-3*w.ValLoss {
 				t.Fatalf("%s epoch %d: losses %.6f/%.6f, one device %.6f/%.6f", name, e.Epoch, e.TrainLoss, e.ValLoss, w.TrainLoss, w.ValLoss)
 			}
 		}
