@@ -179,25 +179,42 @@ func TestTrainingReducesLoss(t *testing.T) {
 }
 
 func TestBuildTrainGraphRejectsBadConfig(t *testing.T) {
-	g := tf.NewGraph()
-	s := op.NewScopeWithGraph(g)
-	feats := op.Placeholder(s.SubScope("features"), tf.Float, op.PlaceholderShape(tf.MakeShape(-1, 2, 2, 3)))
-	flat := op.Placeholder(s.SubScope("flat"), tf.Float, op.PlaceholderShape(tf.MakeShape(-1, 3)))
+	// Each case builds in a graph of its own: sharing one made every case after the
+	// first fail on a name collision, whatever its config, and the cases ran in map order.
+	type input func(s *op.Scope) tf.Output
+	feats := func(s *op.Scope) tf.Output {
+		return op.Placeholder(s.SubScope("features"), tf.Float, op.PlaceholderShape(tf.MakeShape(-1, 2, 2, 3)))
+	}
+	pooled := func(s *op.Scope) tf.Output { // what the cache feeds the gap and multi heads
+		return op.Placeholder(s.SubScope("pooled"), tf.Float, op.PlaceholderShape(tf.MakeShape(-1, 3)))
+	}
+	rank3 := func(s *op.Scope) tf.Output {
+		return op.Placeholder(s.SubScope("rank3"), tf.Float, op.PlaceholderShape(tf.MakeShape(-1, 2, 3)))
+	}
 	cases := map[string]struct {
-		in  tf.Output
+		in  input
 		cfg tfops.HeadConfig
 	}{
-		"one class":     {feats, tfops.HeadConfig{Kind: tfops.HeadGAP, NumClasses: 1}},
-		"unknown head":  {feats, tfops.HeadConfig{Kind: "mlp", NumClasses: 3}},
-		"dropout 1":     {feats, tfops.HeadConfig{Kind: tfops.HeadGAP, NumClasses: 3, Dropout: 1}},
-		"rank 2 input":  {flat, tfops.HeadConfig{Kind: tfops.HeadGAP, NumClasses: 3}},
-		"unknown layer": {feats, tfops.HeadConfig{Kind: tfops.HeadGAP, NumClasses: 3, FineTune: []string{"block_99/kernel"}}},
+		"one class":             {feats, tfops.HeadConfig{Kind: tfops.HeadGAP, NumClasses: 1}},
+		"unknown head":          {feats, tfops.HeadConfig{Kind: "mlp", NumClasses: 3}},
+		"dropout 1":             {feats, tfops.HeadConfig{Kind: tfops.HeadGAP, NumClasses: 3, Dropout: 1}},
+		"pooled input, flatten": {pooled, tfops.HeadConfig{Kind: tfops.HeadFlatten, NumClasses: 3}},
+		"rank 3 input":          {rank3, tfops.HeadConfig{Kind: tfops.HeadGAP, NumClasses: 3}},
+		"unknown layer":         {feats, tfops.HeadConfig{Kind: tfops.HeadGAP, NumClasses: 3, FineTune: []string{"block_99/kernel"}}},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
-			if _, err := tfops.BuildTrainGraph(g, tc.in, tc.in, tc.cfg); err == nil {
+			g := tf.NewGraph()
+			in := tc.in(op.NewScopeWithGraph(g))
+			if _, err := tfops.BuildTrainGraph(g, in, in, tc.cfg); err == nil {
 				t.Fatal("BuildTrainGraph accepted a bad config")
 			}
 		})
+	}
+	// The same graph builds once the config is good, so the refusals above are the config's.
+	g := tf.NewGraph()
+	in := pooled(op.NewScopeWithGraph(g))
+	if _, err := tfops.BuildTrainGraph(g, in, in, tfops.HeadConfig{Kind: tfops.HeadGAP, NumClasses: 3}); err != nil {
+		t.Fatalf("a pooled input with the gap head: %v", err)
 	}
 }

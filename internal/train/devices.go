@@ -3,6 +3,9 @@ package train
 import (
 	"errors"
 	"fmt"
+	"regexp"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -111,6 +114,12 @@ func (t *trainer) clusterErr(err error) error {
 	}
 	down := t.cluster.Down()
 	if len(down) == 0 {
+		// A probe can find the port answering again (a restarted worker, or another
+		// process that took the port); TensorFlow's own error still names the peer
+		// whose connection broke.
+		down = unavailablePeers(err, len(t.cluster.Workers()))
+	}
+	if len(down) == 0 {
 		return err
 	}
 	var names []string
@@ -118,4 +127,25 @@ func (t *trainer) clusterErr(err error) error {
 		names = append(names, fmt.Sprintf("task %d (%s)", i, t.cluster.Workers()[i]))
 	}
 	return fmt.Errorf("%w: worker %s; restart it (tfflowers worker --cluster FILE --task N) and continue with --resume: %w", ErrWorkerDown, strings.Join(names, ", "), err)
+}
+
+// unavailablePeer matches the peer named in TensorFlow's gRPC errors ("Additional GRPC
+// error information from remote target /job:worker/replica:0/task:1 while calling …").
+var unavailablePeer = regexp.MustCompile(`remote target /job:worker/replica:\d+/task:(\d+)`)
+
+// unavailablePeers returns the worker tasks an UNAVAILABLE error names as the remote
+// end that failed, sorted and once each; nil for any other error.
+func unavailablePeers(err error, workers int) []int {
+	msg := err.Error()
+	if !strings.Contains(msg, "UNAVAILABLE") {
+		return nil
+	}
+	var tasks []int
+	for _, m := range unavailablePeer.FindAllStringSubmatch(msg, -1) {
+		if i, convErr := strconv.Atoi(m[1]); convErr == nil && i < workers && !slices.Contains(tasks, i) {
+			tasks = append(tasks, i)
+		}
+	}
+	slices.Sort(tasks)
+	return tasks
 }
