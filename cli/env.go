@@ -24,7 +24,7 @@ var envVars = []envVar{
 	{"TFFLOWERS_DEVICE", "device", "train --device: auto, cpu, gpu, gpu:N or tpu"},
 	{"TFFLOWERS_DEVICES", "devices", "train --devices: all, gpu:0,gpu:1 or cpu:0,cpu:1 (data parallel on one machine)"},
 	{"TFFLOWERS_CLUSTER", "cluster", "train --cluster: TF_CONFIG-style cluster file of running `tfflowers worker`s"},
-	{"TF_CONFIG", "", "worker (and train --cluster TF_CONFIG): TensorFlow's cluster JSON, {\"cluster\": {\"worker\": [...]}, \"task\": {...}}"},
+	{"TF_CONFIG", "", "worker and train (when --cluster is not given): TensorFlow's cluster JSON, {\"cluster\": {\"worker\": [...]}, \"task\": {...}}"},
 	{"TFFLOWERS_INTRA_OP_THREADS", "intra-op-threads", "TensorFlow threads inside one op (0: all cores)"},
 	{"TFFLOWERS_INTER_OP_THREADS", "inter-op-threads", "TensorFlow ops run in parallel (0: TensorFlow's default)"},
 	{"TFFLOWERS_MODEL", "model", "serve --model: the model base path"},

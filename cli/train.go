@@ -54,7 +54,7 @@ func trainFlags() []ucli.Flag {
 		&ucli.BoolFlag{Name: "no-cache", Usage: "do not use the on-disk feature cache"},
 		&ucli.StringFlag{Name: "device", Value: "auto", EnvVars: envFor("device"), Usage: "auto, cpu, gpu, gpu:N or tpu"},
 		&ucli.StringFlag{Name: "devices", EnvVars: envFor("devices"), Usage: "data parallel on one machine: all (every GPU), gpu:0,gpu:1, or cpu:0,cpu:1 (logical CPU devices); each device runs its slice of every batch, gradients are averaged into one update"},
-		&ucli.StringFlag{Name: "cluster", EnvVars: envFor("cluster"), Usage: "train on a running `tfflowers worker` cluster: TF_CONFIG-style file, or TF_CONFIG to read the variable; one replica per worker, this process writes the outputs"},
+		&ucli.StringFlag{Name: "cluster", EnvVars: envFor("cluster"), Usage: "train on a running `tfflowers worker` cluster: TF_CONFIG-style file, or TF_CONFIG to read the variable (the default when TF_CONFIG is set); one replica per worker, this process writes the outputs"},
 		&ucli.DurationFlag{Name: "cluster-wait", Value: train.DefaultClusterWait, Usage: "with --cluster: how long to wait for every worker to answer"},
 		&ucli.DurationFlag{Name: "step-timeout", Value: train.DefaultStepTimeout, Usage: "with --cluster: a step that waits longer on a worker fails"},
 		&ucli.StringFlag{Name: "out", Value: "runs/flowers", Usage: "output folder: metrics.json, curves.png, labels.txt, checkpoints/"},
@@ -148,6 +148,9 @@ func trainConfig(c *ucli.Context) (train.Config, error) {
 	if augment {
 		cfg.Augment = tfops.Augment{Flip: true, Zoom: zoom, Brightness: c.Float64("augment-brightness")}
 	}
+	if err := clusterFromEnv(c, &cfg); err != nil {
+		return cfg, err
+	}
 	if cfg.TestDir != "" {
 		if c.IsSet("test-split") {
 			return cfg, usagef("give --test-dir or --test-split, not both")
@@ -184,6 +187,20 @@ func trainConfig(c *ucli.Context) (train.Config, error) {
 		return cfg, &UsageError{Err: err}
 	}
 	return cfg, nil
+}
+
+// clusterFromEnv makes a TF_CONFIG in the environment the cluster when --cluster is not
+// given, as TensorFlow's own multi-worker training does.
+func clusterFromEnv(c *ucli.Context, cfg *train.Config) error {
+	cfg.TFConfig = os.Getenv(cluster.EnvVar)
+	if cfg.Cluster != "" || strings.TrimSpace(cfg.TFConfig) == "" {
+		return nil
+	}
+	if d := strings.ToLower(cfg.Device); cfg.Devices != "" || (d != "" && d != "auto") {
+		return usagef("TF_CONFIG is set, so train runs on its cluster, which does not combine with --device or --devices: unset TF_CONFIG to train on this machine")
+	}
+	cfg.Cluster = train.ClusterFromEnv
+	return nil
 }
 
 // classify marks errors caused by the user's inputs as usage errors (exit code 2).

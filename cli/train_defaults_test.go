@@ -1,6 +1,8 @@
 package cli
 
 import (
+	"errors"
+	"strings"
 	"testing"
 
 	ucli "github.com/urfave/cli/v2"
@@ -69,5 +71,29 @@ func TestFrozenDefaults(t *testing.T) {
 	}
 	if ft := parseTrain(t, "--fine-tune"); ft.Epochs != 10 || ft.Validate() != nil || ft.Head != tfops.HeadGAP {
 		t.Fatalf("--fine-tune: frozen phase %d epochs, head %q; want 10 with gap", ft.Epochs, ft.Head)
+	}
+}
+
+// TestClusterFromTFConfig: with TF_CONFIG set and no --cluster, train runs on TF_CONFIG's
+// cluster (as TensorFlow's multi-worker training does); --cluster FILE wins over it, and
+// --devices with an implied cluster is refused naming TF_CONFIG.
+func TestClusterFromTFConfig(t *testing.T) {
+	const spec = `{"cluster": {"worker": ["a:2222", "b:2222"]}}`
+	t.Setenv("TF_CONFIG", "")
+	if cfg := parseTrain(t); cfg.Cluster != "" {
+		t.Fatalf("no TF_CONFIG: cluster %q, want none", cfg.Cluster)
+	}
+	t.Setenv("TF_CONFIG", spec)
+	if cfg := parseTrain(t); cfg.Cluster != train.ClusterFromEnv || cfg.TFConfig != spec {
+		t.Fatalf("TF_CONFIG set: cluster %q (TF_CONFIG %q), want %q", cfg.Cluster, cfg.TFConfig, train.ClusterFromEnv)
+	}
+	if cfg := parseTrain(t, "--cluster", "c.json"); cfg.Cluster != "c.json" {
+		t.Fatalf("--cluster c.json with TF_CONFIG set: cluster %q", cfg.Cluster)
+	}
+	app := &ucli.App{Flags: trainFlags(), Action: func(c *ucli.Context) error { _, err := trainConfig(c); return err }}
+	err := app.Run([]string{"train", "--data", "d", "--base", "b", "--no-cache", "--devices", "cpu:0,cpu:1"})
+	var ue *UsageError
+	if !errors.As(err, &ue) || !strings.Contains(err.Error(), "TF_CONFIG") {
+		t.Fatalf("--devices with TF_CONFIG set returned %v, want a usage error naming TF_CONFIG", err)
 	}
 }

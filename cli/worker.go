@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 
 	ucli "github.com/urfave/cli/v2"
 
@@ -22,13 +23,13 @@ func workerCommand() *ucli.Command {
 			&ucli.IntFlag{Name: "task", Value: -1, Usage: "this worker's index in cluster.worker (default: TF_CONFIG's task.index)"},
 		}, threadFlags()...),
 		Action: func(c *ucli.Context) error {
-			spec, err := cluster.Load(c.String("cluster"))
+			spec, err := cluster.Load(c.String("cluster"), os.Getenv(cluster.EnvVar))
 			if err != nil {
 				return &UsageError{Err: err}
 			}
 			task := c.Int("task")
 			if task < 0 {
-				if spec.Task == nil {
+				if !spec.IsWorker() {
 					return usagef("--task N is required (or a TF_CONFIG with \"task\": {\"type\": \"worker\", \"index\": N})")
 				}
 				task = spec.Task.Index

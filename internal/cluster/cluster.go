@@ -1,6 +1,6 @@
 // Package cluster reads the cluster that `tfflowers worker` and `tfflowers train --cluster`
-// share: TensorFlow's TF_CONFIG format, from a file or the TF_CONFIG environment variable,
-// and runs a worker's TensorFlow server. TensorFlow's own distributed runtime does the rest
+// share: TensorFlow's TF_CONFIG format, from a file or the TF_CONFIG environment variable
+// (which the caller reads: env is read only in cli), and runs a worker's TensorFlow server. TensorFlow's own distributed runtime does the rest
 // (tfops.Server, a gRPC session target, replicas placed on /job:worker/task:N).
 package cluster
 
@@ -23,8 +23,17 @@ var ErrUnreachable = errors.New("cluster worker unreachable")
 // JobWorker is the job whose tasks run the replicas.
 const JobWorker = "worker"
 
+// JobChief is the job of the process running train. It runs no TensorFlow server (it is
+// the client of worker 0's master), so its address is accepted, for TF_CONFIGs written by
+// tools that list the chief (Kubeflow's TFJob), and otherwise unused.
+const JobChief = "chief"
+
+// EnvVar is the environment variable TensorFlow (and tfflowers) read the cluster from.
+const EnvVar = "TF_CONFIG"
+
 // Spec is a TF_CONFIG: {"cluster": {"worker": ["host:port", ...]}, "task": {"type": "worker", "index": N}}.
-// Task is optional (a cluster file shared by every process leaves it out).
+// Task is optional (a cluster file shared by every process leaves it out); "chief" is
+// accepted as a job of one task and as a task type.
 type Spec struct {
 	Cluster map[string][]string `json:"cluster"`
 	Task    *Task               `json:"task,omitempty"`
@@ -36,9 +45,10 @@ type Task struct {
 	Index int    `json:"index"`
 }
 
-// Load reads the spec from path, or from the TF_CONFIG variable when path is "".
-func Load(path string) (Spec, error) {
-	raw, from := []byte(os.Getenv("TF_CONFIG")), "TF_CONFIG"
+// Load reads the spec from path, or when path is "" from tfConfig, the value of the
+// TF_CONFIG variable (which the caller reads).
+func Load(path, tfConfig string) (Spec, error) {
+	raw, from := []byte(tfConfig), "the "+EnvVar+" variable"
 	if path != "" {
 		var err error
 		if raw, err = os.ReadFile(path); err != nil {
@@ -57,7 +67,7 @@ func Parse(raw []byte, from string) (Spec, error) {
 	var s Spec
 	dec := json.NewDecoder(strings.NewReader(string(raw)))
 	if err := dec.Decode(&s); err != nil {
-		return Spec{}, fmt.Errorf("%w: %s is not TF_CONFIG JSON ({\"cluster\": {\"worker\": [\"host:port\", ...]}}): %v", ErrSpec, from, err)
+		return Spec{}, fmt.Errorf("%w: %s is not TF_CONFIG-style JSON (want {\"cluster\": {\"worker\": [\"host:port\", ...]}}): %v", ErrSpec, from, err)
 	}
 	workers := s.Cluster[JobWorker]
 	if len(workers) == 0 {
@@ -74,16 +84,38 @@ func Parse(raw []byte, from string) (Spec, error) {
 		}
 		seen[w] = i
 	}
-	for job := range s.Cluster {
-		if job != JobWorker {
-			return Spec{}, fmt.Errorf("%w: %s: job %q: tfflowers runs replicas on \"worker\" tasks only (the process running train is the chief)", ErrSpec, from, job)
+	for job, addrs := range s.Cluster {
+		switch job {
+		case JobWorker:
+		case JobChief:
+			if len(addrs) != 1 {
+				return Spec{}, fmt.Errorf("%w: %s: job \"chief\" lists %d addresses; a cluster has one chief (the process running train)", ErrSpec, from, len(addrs))
+			}
+			if _, _, err := net.SplitHostPort(addrs[0]); err != nil {
+				return Spec{}, fmt.Errorf("%w: %s: chief address %q: want host:port", ErrSpec, from, addrs[0])
+			}
+		default:
+			return Spec{}, fmt.Errorf("%w: %s: job %q: tfflowers runs replicas on \"worker\" tasks only, with no parameter servers (the process running train is the chief)", ErrSpec, from, job)
 		}
 	}
-	if s.Task != nil && (s.Task.Type != JobWorker || s.Task.Index < 0 || s.Task.Index >= len(workers)) {
-		return Spec{}, fmt.Errorf("%w: %s: task %+v is not one of the %d workers", ErrSpec, from, *s.Task, len(workers))
+	if t := s.Task; t != nil {
+		switch {
+		case t.Type == JobWorker && (t.Index < 0 || t.Index >= len(workers)):
+			return Spec{}, fmt.Errorf("%w: %s: task index %d is not one of the %d workers (0..%d)", ErrSpec, from, t.Index, len(workers), len(workers)-1)
+		case t.Type == JobChief && t.Index != 0:
+			return Spec{}, fmt.Errorf("%w: %s: chief task index %d: the chief is task 0", ErrSpec, from, t.Index)
+		case t.Type != JobWorker && t.Type != JobChief:
+			return Spec{}, fmt.Errorf("%w: %s: task type %q: want \"worker\" (tfflowers worker) or \"chief\" (tfflowers train)", ErrSpec, from, t.Type)
+		}
 	}
 	return s, nil
 }
+
+// IsWorker reports whether the spec's task says this process is a worker.
+func (s Spec) IsWorker() bool { return s.Task != nil && s.Task.Type == JobWorker }
+
+// IsChief reports whether the spec's task says this process is the chief.
+func (s Spec) IsChief() bool { return s.Task != nil && s.Task.Type == JobChief }
 
 // Workers returns the worker addresses in task order.
 func (s Spec) Workers() []string { return s.Cluster[JobWorker] }

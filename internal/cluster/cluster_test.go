@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -31,6 +32,11 @@ func TestParse(t *testing.T) {
 		"duplicate":      `{"cluster": {"worker": ["a:1", "a:1"]}}`,
 		"other job":      `{"cluster": {"worker": ["a:1"], "ps": ["b:1"]}}`,
 		"task too large": `{"cluster": {"worker": ["a:1"]}, "task": {"type": "worker", "index": 1}}`,
+		"two chiefs":     `{"cluster": {"worker": ["a:1"], "chief": ["b:1", "c:1"]}}`,
+		"chief no port":  `{"cluster": {"worker": ["a:1"], "chief": ["b"]}}`,
+		"chief task 1":   `{"cluster": {"worker": ["a:1"]}, "task": {"type": "chief", "index": 1}}`,
+		"ps task":        `{"cluster": {"worker": ["a:1"]}, "task": {"type": "ps", "index": 0}}`,
+		"no cluster":     `{"task": {"type": "worker", "index": 0}}`,
 	} {
 		if _, err := cluster.Parse([]byte(bad), name); !errors.Is(err, cluster.ErrSpec) {
 			t.Errorf("%s: Parse returned %v, want ErrSpec", name, err)
@@ -41,16 +47,43 @@ func TestParse(t *testing.T) {
 func TestLoadFromFileAndEnv(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "c.json")
 	os.WriteFile(file, []byte(`{"cluster": {"worker": ["127.0.0.1:1"]}}`), 0o644)
-	t.Setenv("TF_CONFIG", `{"cluster": {"worker": ["127.0.0.1:2", "127.0.0.1:3"]}}`)
-	if s, err := cluster.Load(file); err != nil || len(s.Workers()) != 1 {
+	env := `{"cluster": {"worker": ["127.0.0.1:2", "127.0.0.1:3"]}}`
+	if s, err := cluster.Load(file, env); err != nil || len(s.Workers()) != 1 {
 		t.Fatalf("Load(file) = %+v, %v", s, err)
 	}
-	if s, err := cluster.Load(""); err != nil || len(s.Workers()) != 2 {
+	if s, err := cluster.Load("", env); err != nil || len(s.Workers()) != 2 {
 		t.Fatalf("Load from TF_CONFIG = %+v, %v", s, err)
 	}
-	t.Setenv("TF_CONFIG", "")
-	if _, err := cluster.Load(""); !errors.Is(err, cluster.ErrSpec) {
+	if _, err := cluster.Load("", " "); !errors.Is(err, cluster.ErrSpec) {
 		t.Fatalf("Load without a cluster returned %v", err)
+	}
+	// A malformed TF_CONFIG is named as the variable, so the user knows where to look.
+	if _, err := cluster.Load("", `{"cluster": `); !errors.Is(err, cluster.ErrSpec) || !strings.Contains(err.Error(), "TF_CONFIG variable") {
+		t.Fatalf("Load of a malformed TF_CONFIG returned %v, want ErrSpec naming the TF_CONFIG variable", err)
+	}
+	if _, err := cluster.Load(filepath.Join(t.TempDir(), "missing.json"), env); !errors.Is(err, cluster.ErrSpec) || !strings.Contains(err.Error(), "missing.json") {
+		t.Fatalf("Load of a missing file returned %v, want ErrSpec naming it", err)
+	}
+}
+
+// TestChiefInTFConfig: a TF_CONFIG listing the chief (as Kubeflow's TFJob writes it) is
+// accepted, the chief's task reads as the chief, and the workers' servers and replicas
+// are the worker job's alone.
+func TestChiefInTFConfig(t *testing.T) {
+	s, err := cluster.Parse([]byte(`{"cluster": {"chief": ["c:2222"], "worker": ["a:2222", "b:2222"]}, "task": {"type": "chief", "index": 0}}`), "TF_CONFIG")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !s.IsChief() || s.IsWorker() || len(s.Devices()) != 2 || s.Target() != "grpc://a:2222" {
+		t.Fatalf("chief TF_CONFIG parsed as %+v (chief %v, devices %v, target %s)", s, s.IsChief(), s.Devices(), s.Target())
+	}
+	w, err := cluster.Parse([]byte(`{"cluster": {"chief": ["c:2222"], "worker": ["a:2222", "b:2222"]}, "task": {"type": "worker", "index": 1}}`), "TF_CONFIG")
+	if err != nil || !w.IsWorker() || w.Task.Index != 1 {
+		t.Fatalf("worker TF_CONFIG parsed as %+v, %v", w, err)
+	}
+	err = cluster.Serve(context.Background(), s, 0, tfops.SessionConfig{}, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+	if !errors.Is(err, cluster.ErrSpec) || !strings.Contains(err.Error(), "chief") {
+		t.Fatalf("Serve with the chief's TF_CONFIG returned %v, want ErrSpec saying it is the chief", err)
 	}
 }
 

@@ -15,7 +15,13 @@ func Serve(ctx context.Context, s Spec, task int, threads tfops.SessionConfig, l
 	if task < 0 || task >= len(s.Workers()) {
 		return fmt.Errorf("%w: --task %d: the cluster has workers 0..%d", ErrSpec, task, len(s.Workers())-1)
 	}
-	srv, err := tfops.NewServer(tfops.ServerSpec{Jobs: s.Cluster, Job: JobWorker, Task: task, Session: threads})
+	if s.IsChief() {
+		return fmt.Errorf("%w: the cluster's task is the chief (type \"chief\"): the chief runs `tfflowers train --cluster`, not a worker", ErrSpec)
+	}
+	// The servers know the worker job only: the chief runs no server, and a master that
+	// listed it would wait for its devices.
+	jobs := map[string][]string{JobWorker: s.Workers()}
+	srv, err := tfops.NewServer(tfops.ServerSpec{Jobs: jobs, Job: JobWorker, Task: task, Session: threads})
 	if err != nil {
 		return err
 	}

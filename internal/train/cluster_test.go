@@ -105,8 +105,15 @@ func TestClusterTrainsAsOneProcess(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The cluster comes from TF_CONFIG as Kubeflow's TFJob writes it for the chief (the
+	// fault test below reads a cluster file).
+	var spec map[string]any
+	json.Unmarshal(c.spec, &spec)
+	spec["cluster"].(map[string]any)["chief"] = []string{"127.0.0.1:1"}
+	spec["task"] = map[string]any{"type": "chief", "index": 0}
+	tfConfig, _ := json.Marshal(spec)
 	cfg := clusterConfig(t, data)
-	cfg.Cluster, cfg.ClusterWait = c.file, 30*time.Second
+	cfg.Cluster, cfg.TFConfig, cfg.ClusterWait = train.ClusterFromEnv, string(tfConfig), 30*time.Second
 	got, err := train.Run(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -121,6 +128,25 @@ func TestClusterTrainsAsOneProcess(t *testing.T) {
 	images := int64(got.Metrics.TrainImages + got.Metrics.ValImages)
 	if c := got.Metrics.Cache; c == nil || c.Misses != images || c.Writes != images {
 		t.Fatalf("cache stats %+v: want each of the %d images extracted once", c, images)
+	}
+}
+
+// TestClusterTFConfigRefused: a TF_CONFIG that is not JSON, or that says this process is
+// a worker, stops train before any training with an error naming TF_CONFIG.
+func TestClusterTFConfigRefused(t *testing.T) {
+	data := subset(t, 2)
+	for name, tc := range map[string]struct{ tfConfig, want string }{
+		"malformed": {`{"cluster": {"worker": [`, "TF_CONFIG variable"},
+		"worker":    {`{"cluster": {"worker": ["127.0.0.1:1"]}, "task": {"type": "worker", "index": 0}}`, "TF_CONFIG says this process is worker task 0"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			cfg := clusterConfig(t, data)
+			cfg.Cluster, cfg.TFConfig = train.ClusterFromEnv, tc.tfConfig
+			_, err := train.Run(context.Background(), cfg)
+			if !errors.Is(err, train.ErrConfig) || !errors.Is(err, cluster.ErrSpec) || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("train with TF_CONFIG %s returned %v, want ErrConfig/ErrSpec saying %q", tc.tfConfig, err, tc.want)
+			}
+		})
 	}
 }
 

@@ -61,7 +61,10 @@ type Config struct {
 	// Cluster is a TF_CONFIG-style cluster file (or ClusterFromEnv): one replica per worker
 	// task of a running `tfflowers worker` cluster; this process is the chief and alone
 	// writes checkpoints, metrics and exports.
-	Cluster     string
+	Cluster string
+	// TFConfig is the value of the TF_CONFIG variable, which Cluster = ClusterFromEnv reads
+	// (the caller reads the environment).
+	TFConfig    string
 	ClusterWait time.Duration // how long to wait for the workers (0: DefaultClusterWait)
 	StepTimeout time.Duration // bound on one blocking operation in a cluster (0: DefaultStepTimeout)
 	Threads     tfops.SessionConfig

@@ -68,9 +68,14 @@ func (t *trainer) clusterConfig() (tfops.SessionConfig, error) {
 	if path == ClusterFromEnv {
 		path = ""
 	}
-	spec, err := cluster.Load(path)
+	spec, err := cluster.Load(path, cfg.TFConfig)
 	if err != nil {
 		return tfops.SessionConfig{}, fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	if path == "" && spec.IsWorker() {
+		// TF_CONFIG belongs to one process; this one was told it is a worker.
+		return tfops.SessionConfig{}, fmt.Errorf("%w: %w: TF_CONFIG says this process is worker task %d: run `tfflowers worker` here, or give train a TF_CONFIG whose task is the chief (or none), or unset TF_CONFIG to train on this machine",
+			ErrConfig, cluster.ErrSpec, spec.Task.Index)
 	}
 	wait := cfg.ClusterWait
 	if wait <= 0 {
@@ -93,7 +98,7 @@ func (t *trainer) clusterConfig() (tfops.SessionConfig, error) {
 	return sessCfg, nil
 }
 
-// ClusterFromEnv as Config.Cluster reads the cluster from TF_CONFIG.
+// ClusterFromEnv as Config.Cluster reads the cluster from TF_CONFIG (Config.TFConfig).
 const ClusterFromEnv = "TF_CONFIG"
 
 // Cluster defaults: how long train waits for workers to come up, and how long one

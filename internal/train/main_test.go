@@ -31,7 +31,7 @@ func runTestWorker(task string) int {
 		fmt.Fprintln(os.Stderr, "bad", workerEnv, task)
 		return 2
 	}
-	spec, err := cluster.Load("")
+	spec, err := cluster.Load("", os.Getenv(cluster.EnvVar))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 2
