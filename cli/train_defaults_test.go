@@ -30,8 +30,8 @@ func parseTrain(t *testing.T, args ...string) train.Config {
 func TestFineTuneDefaults(t *testing.T) {
 	ft := parseTrain(t, "--fine-tune")
 	want := tfops.Augment{Flip: true, Zoom: 0.3, Brightness: 0.1}
-	if ft.FineTuneFrom != "Conv1" || ft.FineTuneEpochs != 15 || ft.FineTuneLR != 1e-4 || ft.Augment != want ||
-		ft.LabelSmoothing != 0.1 || !ft.RestoreBest || ft.MicroBatch != 16 || ft.FineTuneSchedule != train.ScheduleConstant || ft.FineTuneWarmup != 0 {
+	if ft.FineTuneFrom != "block_6" || ft.FineTuneEpochs != 4 || ft.FineTuneLR != 2e-4 || ft.Augment != want ||
+		ft.LabelSmoothing != 0.1 || !ft.RestoreBest || ft.MicroBatch != 16 || ft.FineTuneSchedule != train.ScheduleCosine || ft.FineTuneWarmup != 0 {
 		t.Fatalf("--fine-tune alone: %+v", ft)
 	}
 	off := parseTrain(t, "--fine-tune", "--augment=false", "--label-smoothing", "0", "--restore-best=false", "--augment-zoom", "0.1", "--micro-batch", "0")

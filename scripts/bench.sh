@@ -20,15 +20,15 @@
 #      Wall time of the whole command. Default 1 repeat (BENCH_REPEATS_TRAIN).
 #   4  peak resident memory of every command above (/usr/bin/time's maximum RSS).
 #   5  fine-tuning: `tfflowers train --fine-tune` (its default recipe) vs the same recipe in Keras
-#      (bench_keras.py finetune: frozen epochs, then the backbone from Conv1 with augmentation,
-#      label smoothing, restore-best), on the same split (Keras reads the tfflowers run's
+#      (bench_keras.py finetune: frozen epochs, then the backbone from block_6 with augmentation,
+#      label smoothing, a cosine learning rate, restore-best; its defaults mirror train's), on the same split (Keras reads the tfflowers run's
 #      val_predictions.csv and test_predictions.csv). Compared: training images/s of the
 #      fine-tuning epochs (validation excluded), wall time, peak RSS, and test accuracy on the
 #      run's held-out test split. BENCH_FT_PER_CLASS=N uses the first N photos of each class
 #      (0: all), BENCH_FT_EPOCHS=E overrides --fine-tune-epochs on both sides (quicker runs; the
 #      table says what was used). Default 1 repeat (BENCH_REPEATS_TRAIN).
 # With the defaults the whole run takes about 15 minutes on 2 cores for sections 1-3, and
-# about 45 more for section 5 on all photos.
+# about 20 more for section 5 on all photos.
 #
 # Outputs under --out (default build/bench): results.md (the Markdown table the README
 # includes; regenerated on every run), raw/*.jsonl (every measurement), logs/, runs/.

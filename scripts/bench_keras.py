@@ -310,7 +310,11 @@ def cmd_finetune(a):
         layer.trainable = on
     if not on:
         raise SystemExit(f"bench_keras finetune: no layer {a.fine_tune_from!r} in MobileNetV2")
-    model.compile(optimizer=keras.optimizers.Adam(a.fine_tune_lr), loss=loss, metrics=["accuracy"])
+    lr = a.fine_tune_lr
+    if a.fine_tune_schedule == "cosine":  # as tfflowers: from the peak to 0 at the last step
+        steps = a.fine_tune_epochs * -(-len(tr) // a.batch_size)
+        lr = keras.optimizers.schedules.CosineDecay(a.fine_tune_lr, decay_steps=steps, alpha=0.0)
+    model.compile(optimizer=keras.optimizers.Adam(lr), loss=loss, metrics=["accuracy"])
     timer = EpochTimer(keras)
     hist = model.fit(dataset(tr, True, augmented), epochs=a.fine_tune_epochs, verbose=0, callbacks=[timer.cb, best],
                      validation_data=dataset(va, False, plain))
@@ -360,9 +364,10 @@ def main(argv=None):
     # finetune (defaults: `tfflowers train --fine-tune`)
     p.add_argument("--dropout", type=float, default=0.2)
     p.add_argument("--label-smoothing", type=float, default=0.1)
-    p.add_argument("--fine-tune-from", default="Conv1")
-    p.add_argument("--fine-tune-epochs", type=int, default=15)
-    p.add_argument("--fine-tune-lr", type=float, default=1e-4)
+    p.add_argument("--fine-tune-from", default="block_6")
+    p.add_argument("--fine-tune-epochs", type=int, default=4)
+    p.add_argument("--fine-tune-lr", type=float, default=2e-4)
+    p.add_argument("--fine-tune-schedule", choices=["constant", "cosine"], default="cosine")
     p.add_argument("--augment-zoom", type=float, default=0.3)
     p.add_argument("--augment-brightness", type=float, default=0.1)
     a = p.parse_args(argv)
