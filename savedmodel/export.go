@@ -101,37 +101,16 @@ func Export(o ExportOptions) (dir string, version int64, err error) {
 // writeModel builds the serving graph, restores base and trained weights and writes
 // saved_model.pb, variables/, labels and the warm-up requests into dir.
 func writeModel(dir string, o ExportOptions) error {
-	varNames := make([]string, len(o.Base.Meta.Variables))
-	for i, v := range o.Base.Meta.Variables {
-		varNames[i] = v.Name
-	}
-	layers, err := tfops.HeadLayers(o.Head)
-	if err != nil {
-		return fmt.Errorf("savedmodel: export: %w", err)
-	}
-	tensors := make([]string, len(layers))
-	for i, l := range layers {
-		if tensors[i], err = o.Base.LayerTensor(l); err != nil {
-			return err
-		}
-	}
-	baseDef, err := o.Base.graphDef(tensors...)
+	sg, baseVars, err := servingGraph(o)
 	if err != nil {
 		return err
-	}
-	sg, err := tfops.BuildServingGraph(tfops.ServingSpec{
-		BaseGraphDef: baseDef, BaseInput: o.Base.Meta.InputTensor, BaseFeatures: o.Base.Meta.FeatureTensor,
-		BaseVariables: varNames, HeadLayers: tensors, ImageSize: o.ImageSize, Resize: o.Resize, Head: o.Head, Labels: o.Labels,
-	})
-	if err != nil {
-		return fmt.Errorf("savedmodel: export: %w", err)
 	}
 	sess, err := tfops.NewSession(sg.Graph, tfops.SessionConfig{CPUOnly: true})
 	if err != nil {
 		return err
 	}
 	defer sess.Close()
-	if err := sg.RestoreSubset(sess, filepath.Join(o.Base.Dir, contract.VariablesDir, "variables"), varNames); err != nil {
+	if err := sg.RestoreSubset(sess, filepath.Join(o.Base.Dir, contract.VariablesDir, "variables"), baseVars); err != nil {
 		return fmt.Errorf("savedmodel: export: base weights: %w", err)
 	}
 	if err := sg.RestoreSubset(sess, o.Checkpoint, o.CheckpointVars); err != nil {
@@ -144,6 +123,42 @@ func writeModel(dir string, o ExportOptions) error {
 	if err := sg.Save(sess, filepath.Join(dir, contract.VariablesDir, "variables")); err != nil {
 		return fmt.Errorf("savedmodel: export: %w", err)
 	}
+	return writeAssets(dir, sg, graphDef, o)
+}
+
+// servingGraph builds the serving graph of o's head over the base's graph, and returns
+// it with the names of the base variables it holds.
+func servingGraph(o ExportOptions) (*tfops.ServingGraph, []string, error) {
+	varNames := make([]string, len(o.Base.Meta.Variables))
+	for i, v := range o.Base.Meta.Variables {
+		varNames[i] = v.Name
+	}
+	layers, err := tfops.HeadLayers(o.Head)
+	if err != nil {
+		return nil, nil, fmt.Errorf("savedmodel: export: %w", err)
+	}
+	tensors := make([]string, len(layers))
+	for i, l := range layers {
+		if tensors[i], err = o.Base.LayerTensor(l); err != nil {
+			return nil, nil, err
+		}
+	}
+	baseDef, err := o.Base.graphDef(tensors...)
+	if err != nil {
+		return nil, nil, err
+	}
+	sg, err := tfops.BuildServingGraph(tfops.ServingSpec{
+		BaseGraphDef: baseDef, BaseInput: o.Base.Meta.InputTensor, BaseFeatures: o.Base.Meta.FeatureTensor,
+		BaseVariables: varNames, HeadLayers: tensors, ImageSize: o.ImageSize, Resize: o.Resize, Head: o.Head, Labels: o.Labels,
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("savedmodel: export: %w", err)
+	}
+	return sg, varNames, nil
+}
+
+// writeAssets writes saved_model.pb, the labels and the warm-up requests into dir.
+func writeAssets(dir string, sg *tfops.ServingGraph, graphDef []byte, o ExportOptions) error {
 	smBytes, err := savedModelProto(sg, graphDef, o)
 	if err != nil {
 		return err

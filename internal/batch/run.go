@@ -298,18 +298,6 @@ func (r *runner) runJob(ctx context.Context, j Job, n, total int) {
 	if prev != nil {
 		st.Attempts = prev.Attempts + 1
 	}
-	fail := func(err error) {
-		now := time.Now()
-		code := -1
-		if st.Started == nil {
-			st.Started = &now
-		}
-		st.Status, st.Finished, st.ExitCode, st.Error = StatusFailed, &now, &code, err.Error()
-		log.Error("job failed", "err", err)
-		if werr := writeStatus(dir, st); werr != nil {
-			log.Error("cannot write status.json", "err", werr)
-		}
-	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		log.Error("job failed", "err", err)
 		return
@@ -317,7 +305,7 @@ func (r *runner) runJob(ctx context.Context, j Job, n, total int) {
 	lock, err := r.lockJob(ctx, j.Name, dir)
 	if err != nil {
 		if ctx.Err() == nil {
-			fail(fmt.Errorf("lock: %w", err))
+			failJob(log, dir, st, fmt.Errorf("lock: %w", err))
 		}
 		return
 	}
@@ -328,16 +316,39 @@ func (r *runner) runJob(ctx context.Context, j Job, n, total int) {
 	started := time.Now()
 	st.Started = &started
 	if err := writeStatus(dir, st); err != nil {
-		fail(err)
+		failJob(log, dir, st, err)
 		return
 	}
+	if err := r.execJob(ctx, log, dir, st, lock, n, total); err != nil {
+		failJob(log, dir, st, err)
+	}
+}
+
+// failJob records a job that could not be run (or followed) as failed.
+func failJob(log *slog.Logger, dir string, st *Status, err error) {
+	now := time.Now()
+	code := -1
+	if st.Started == nil {
+		st.Started = &now
+	}
+	st.Status, st.Finished, st.ExitCode, st.Error = StatusFailed, &now, &code, err.Error()
+	log.Error("job failed", "err", err)
+	if werr := writeStatus(dir, st); werr != nil {
+		log.Error("cannot write status.json", "err", werr)
+	}
+}
+
+// execJob starts the job's `tfflowers train` with st.Args, its output appended to the
+// job's log, follows its epochs until it exits (interrupting it when ctx ends) and
+// records how it ended. An error means the job could not be started.
+func (r *runner) execJob(ctx context.Context, log *slog.Logger, dir string, st *Status, lock *os.File, n, total int) error {
+	run := filepath.Join(dir, runDirName)
 	logf, err := os.OpenFile(filepath.Join(dir, logFile), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
-		fail(err)
-		return
+		return err
 	}
 	defer logf.Close()
-	fmt.Fprintf(logf, "=== tfflowers batch: attempt %d at %s: %s %s\n", st.Attempts, started.Format(time.RFC3339), r.exe, strings.Join(st.Args, " "))
+	fmt.Fprintf(logf, "=== tfflowers batch: attempt %d at %s: %s %s\n", st.Attempts, st.Started.Format(time.RFC3339), r.exe, strings.Join(st.Args, " "))
 	tap := &logTap{}
 	epochs := &epochWatch{run: run, report: func(e contract.EpochMetrics) {
 		log.Info("job epoch", "epoch", e.Epoch, "val_acc", round4(e.ValAcc), "val_loss", round4(e.ValLoss))
@@ -353,15 +364,13 @@ func (r *runner) runJob(ctx context.Context, j Job, n, total int) {
 	childAttrs(cmd)
 	offset, err := logf.Seek(0, io.SeekEnd)
 	if err != nil {
-		fail(err)
-		return
+		return err
 	}
 	// Pdeathsig fires when the thread that forked the child exits: keep it alive.
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	if err := cmd.Start(); err != nil {
-		fail(fmt.Errorf("start %s: %w", r.exe, err))
-		return
+		return fmt.Errorf("start %s: %w", r.exe, err)
 	}
 	if st.Resumed {
 		log.Info("job resumed", "n", n, "of", total, "log", logf.Name())
@@ -384,7 +393,8 @@ func (r *runner) runJob(ctx context.Context, j Job, n, total int) {
 	close(exited)
 	<-following
 
-	r.recordExit(ctx, log, dir, logf, st, tap, werr, started)
+	r.recordExit(ctx, log, dir, logf, st, tap, werr, *st.Started)
+	return nil
 }
 
 // jobArgs is the child's command line after the binary: JSON logs, the job's run folder,

@@ -225,26 +225,41 @@ type pending struct {
 func (s *source) prepare(ctx context.Context, idx int, samples []pipeline.Sample, augmentEpoch int, withImages bool) (*pending, error) {
 	n := len(samples)
 	p := &pending{b: &batch{index: idx, labels: make([]int64, n), names: make([]string, n)}, ok: make([]bool, n)}
-	b, ok := p.b, p.ok
-	per := s.size * s.size * 3
 	if augmentEpoch >= 0 || withImages {
-		b.images = make([]float32, n*per)
-		err := s.parallel(ctx, n, func(i int) error {
-			data, err := samples[i].ReadBytes()
-			if err == nil {
-				var seed *[2]int64
-				if augmentEpoch >= 0 {
-					seed = &[2]int64{int64(s.seed), int64(augmentEpoch)<<32 | int64(hashName(samples[i].Name))}
-				}
-				err = s.dec.Decode(data, seed, b.images[i*per:(i+1)*per])
-			}
-			return s.record(samples[i], i, b, ok, err)
-		})
-		return p, err
+		return p, s.decodeAll(ctx, p, samples, augmentEpoch)
 	}
-
 	// First the cache, then decoding for the misses alone: a warm epoch allocates no
 	// image buffers (64 images at 192 px are 28 MB per batch).
+	data, err := s.lookupFeatures(ctx, p, samples)
+	if err != nil || len(p.misses) == 0 {
+		return p, err
+	}
+	return p, s.decodeMisses(ctx, p, samples, data)
+}
+
+// decodeAll decodes every sample of the batch into p.b.images, augmented when
+// augmentEpoch >= 0.
+func (s *source) decodeAll(ctx context.Context, p *pending, samples []pipeline.Sample, augmentEpoch int) error {
+	b, per := p.b, s.size*s.size*3
+	b.images = make([]float32, len(samples)*per)
+	return s.parallel(ctx, len(samples), func(i int) error {
+		data, err := samples[i].ReadBytes()
+		if err == nil {
+			var seed *[2]int64
+			if augmentEpoch >= 0 {
+				seed = &[2]int64{int64(s.seed), int64(augmentEpoch)<<32 | int64(hashName(samples[i].Name))}
+			}
+			err = s.dec.Decode(data, seed, b.images[i*per:(i+1)*per])
+		}
+		return s.record(samples[i], i, b, p.ok, err)
+	})
+}
+
+// lookupFeatures fills p.b.features from the in-memory and on-disk caches and lists the
+// samples they did not have in p.misses. It returns the bytes it had to read (to learn a
+// sample's content id), so a miss is not read twice.
+func (s *source) lookupFeatures(ctx context.Context, p *pending, samples []pipeline.Sample) ([][]byte, error) {
+	n, b := len(samples), p.b
 	b.features = make([]float32, n*s.featLen)
 	p.ids = make([]string, n)
 	data := make([][]byte, n) // bytes already read for a miss
@@ -254,7 +269,7 @@ func (s *source) prepare(ctx context.Context, idx int, samples []pipeline.Sample
 		if !known {
 			raw, err := samples[i].ReadBytes()
 			if err != nil {
-				return s.record(samples[i], i, b, ok, err)
+				return s.record(samples[i], i, b, p.ok, err)
 			}
 			data[i], id = raw, pipeline.ContentID(raw)
 			s.ids.Store(samples[i].Name, id)
@@ -263,7 +278,7 @@ func (s *source) prepare(ctx context.Context, idx int, samples []pipeline.Sample
 		if s.cache != nil {
 			if f, found := s.mem.Load(p.ids[i]); found {
 				copy(b.features[i*s.featLen:], f.([]float32))
-				return s.record(samples[i], i, b, ok, nil)
+				return s.record(samples[i], i, b, p.ok, nil)
 			}
 			feats, hit, err := s.cache.Get(p.ids[i])
 			if err != nil {
@@ -272,36 +287,39 @@ func (s *source) prepare(ctx context.Context, idx int, samples []pipeline.Sample
 			if err == nil && hit && len(feats) == s.featLen {
 				copy(b.features[i*s.featLen:], feats)
 				s.remember(p.ids[i], feats)
-				return s.record(samples[i], i, b, ok, nil)
+				return s.record(samples[i], i, b, p.ok, nil)
 			}
 		}
 		missed[i] = true
 		return nil
 	})
 	if err != nil {
-		return p, err
+		return nil, err
 	}
 	for i, m := range missed {
 		if m {
 			p.misses = append(p.misses, i)
 		}
 	}
-	if len(p.misses) == 0 {
-		return p, nil
-	}
+	return data, nil
+}
+
+// decodeMisses decodes the cache misses into p.images, in p.misses' order; data holds
+// the bytes lookupFeatures already read.
+func (s *source) decodeMisses(ctx context.Context, p *pending, samples []pipeline.Sample, data [][]byte) error {
+	per := s.size * s.size * 3
 	p.images = make([]float32, len(p.misses)*per)
-	err = s.parallel(ctx, len(p.misses), func(j int) error {
+	return s.parallel(ctx, len(p.misses), func(j int) error {
 		i := p.misses[j]
 		raw := data[i]
 		if raw == nil {
 			var err error
 			if raw, err = samples[i].ReadBytes(); err != nil {
-				return s.record(samples[i], i, b, ok, err)
+				return s.record(samples[i], i, p.b, p.ok, err)
 			}
 		}
-		return s.record(samples[i], i, b, ok, s.dec.Decode(raw, nil, p.images[j*per:(j+1)*per]))
+		return s.record(samples[i], i, p.b, p.ok, s.dec.Decode(raw, nil, p.images[j*per:(j+1)*per]))
 	})
-	return p, err
 }
 
 // finish runs the backbone once on the misses of the batch that decoded, stores their

@@ -41,26 +41,7 @@ func Export(cfg ExportConfig) (string, int64, error) {
 	if resize == "" { // runs from before --resize existed squashed
 		resize = tfops.ResizeSquash
 	}
-	var st *runState
-	var prefix string
-	if m.RestoredBestEpoch > 0 { // the run ended on its best epoch's weights: export those
-		if p, s, err := bestCheckpoint(cfg.Run); err == nil && len(s.Variables) > 0 {
-			st, prefix = s, p
-		}
-	}
-	for _, dir := range listCheckpoints(cfg.Run) {
-		if st != nil {
-			break
-		}
-		s, err := readState(dir)
-		if err == nil {
-			err = verifyFiles(dir, s.Files)
-		}
-		if err == nil && len(s.Variables) > 0 {
-			st, prefix = s, filepath.Join(dir, checkpointName)
-			break
-		}
-	}
+	st, prefix := exportCheckpoint(cfg.Run, m.RestoredBestEpoch > 0)
 	if st == nil {
 		return "", 0, fmt.Errorf("%w: --checkpoint %s holds no intact checkpoint", ErrConfig, cfg.Run)
 	}
@@ -74,20 +55,6 @@ func Export(cfg ExportConfig) (string, int64, error) {
 			"(weights fingerprint %.12s…, the run recorded %.12s…): pass --base with the base it was trained on, or train again",
 			ErrConfig, cfg.Run, baseDir, base.WeightsFingerprint, m.BaseWeights)
 	}
-	// The checkpoint also holds optimizer state; an export takes the weights only.
-	wanted := map[string]bool{}
-	for _, v := range base.Meta.Variables {
-		wanted[v.Name] = true
-	}
-	for _, n := range tfops.HeadVariables() {
-		wanted[n] = true
-	}
-	var weights []string
-	for _, n := range st.Variables {
-		if wanted[n] {
-			weights = append(weights, n)
-		}
-	}
 	var warmup [][]byte
 	if cfg.Warmup > 0 {
 		if warmup, err = warmupImages(m.Config, labels, cfg.Warmup); err != nil {
@@ -97,10 +64,49 @@ func Export(cfg ExportConfig) (string, int64, error) {
 	return savedmodel.Export(savedmodel.ExportOptions{
 		Warmup:        warmup,
 		ModelBasePath: cfg.ModelBasePath, Version: cfg.Version, Force: cfg.Force, Base: base,
-		Head: m.Config.Head, ImageSize: m.Config.ImageSize, Resize: resize, Labels: labels, Checkpoint: prefix, CheckpointVars: weights,
+		Head: m.Config.Head, ImageSize: m.Config.ImageSize, Resize: resize, Labels: labels, Checkpoint: prefix, CheckpointVars: modelWeights(base, st.Variables),
 		Info: map[string]any{"run": cfg.Run, "epochs": len(st.History), "global_step": st.GlobalStep,
 			"final_val_accuracy": m.FinalValAcc, "base_weights": base.Meta.Weights},
 	})
+}
+
+// exportCheckpoint is the checkpoint an export takes: the best epoch's when the run
+// ended on it (restoredBest), else the newest intact one; nil when there is none.
+func exportCheckpoint(run string, restoredBest bool) (st *runState, prefix string) {
+	if restoredBest { // the run ended on its best epoch's weights: export those
+		if p, s, err := bestCheckpoint(run); err == nil && len(s.Variables) > 0 {
+			return s, p
+		}
+	}
+	for _, dir := range listCheckpoints(run) {
+		s, err := readState(dir)
+		if err == nil {
+			err = verifyFiles(dir, s.Files)
+		}
+		if err == nil && len(s.Variables) > 0 {
+			return s, filepath.Join(dir, checkpointName)
+		}
+	}
+	return nil, ""
+}
+
+// modelWeights are the checkpoint variables an export keeps: the base's and the head's
+// weights, not the optimizer state the checkpoint also holds.
+func modelWeights(base *savedmodel.Base, checkpointVars []string) []string {
+	wanted := map[string]bool{}
+	for _, v := range base.Meta.Variables {
+		wanted[v.Name] = true
+	}
+	for _, n := range tfops.HeadVariables() {
+		wanted[n] = true
+	}
+	var weights []string
+	for _, n := range checkpointVars {
+		if wanted[n] {
+			weights = append(weights, n)
+		}
+	}
+	return weights
 }
 
 // warmupImages reads n images spread over the run's data (every class first), for
