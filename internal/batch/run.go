@@ -177,10 +177,24 @@ func (r *runner) writeResolved() error {
 	return atomicfile.WriteFile(filepath.Join(r.root, resolvedFile), append(raw, '\n'), 0o644)
 }
 
+// run runs the jobs not done yet, then summarizes the batch.
 func (r *runner) run(ctx context.Context) (*Result, error) {
+	todo, skipped := r.pending()
+	r.log.Info("batch", "jobs", len(r.plan.Jobs), "to_run", len(todo), "done_before", len(r.plan.Jobs)-len(todo),
+		"parallel", r.cfg.Parallel, "root", r.root, "cache_dir", r.cache)
+	r.dispatch(ctx, todo)
+	res := r.summarize(skipped)
+	if err := r.writeSummary(res); err != nil {
+		r.log.Error("writing the summary failed", "err", err)
+	}
+	return res, outcome(ctx, res, r.root)
+}
+
+// pending lists the jobs to run (todo, by index) and marks those an earlier batch
+// finished (skipped).
+func (r *runner) pending() (todo []int, skipped []bool) {
 	jobs := r.plan.Jobs
-	skipped := make([]bool, len(jobs))
-	var todo []int
+	skipped = make([]bool, len(jobs))
 	for i, j := range jobs {
 		dir := filepath.Join(r.root, j.Name)
 		st, err := readStatus(dir)
@@ -200,9 +214,13 @@ func (r *runner) run(ctx context.Context) (*Result, error) {
 		}
 		todo = append(todo, i)
 	}
-	r.log.Info("batch", "jobs", len(jobs), "to_run", len(todo), "done_before", len(jobs)-len(todo),
-		"parallel", r.cfg.Parallel, "root", r.root, "cache_dir", r.cache)
+	return todo, skipped
+}
 
+// dispatch runs the todo jobs, cfg.Parallel at a time, and returns when they have all
+// ended; once ctx ends no new job starts.
+func (r *runner) dispatch(ctx context.Context, todo []int) {
+	jobs := r.plan.Jobs
 	queue := make(chan int)
 	var wg sync.WaitGroup
 	for w := 0; w < min(r.cfg.Parallel, max(len(todo), 1)); w++ {
@@ -224,14 +242,14 @@ feed:
 	}
 	close(queue)
 	wg.Wait()
+}
 
-	res := r.summarize(skipped)
-	if err := r.writeSummary(res); err != nil {
-		r.log.Error("writing the summary failed", "err", err)
-	}
+// outcome is the batch's error: interrupted, failed jobs, or jobs left to run (nil when
+// every job is done).
+func outcome(ctx context.Context, res *Result, root string) error {
 	switch {
 	case ctx.Err() != nil:
-		return res, fmt.Errorf("%w: %d done, %d interrupted, %d not started; run the same command again to resume",
+		return fmt.Errorf("%w: %d done, %d interrupted, %d not started; run the same command again to resume",
 			ErrInterrupted, res.Done, res.Interrupted, res.Pending)
 	case res.Failed > 0:
 		var names []string
@@ -240,13 +258,13 @@ feed:
 				names = append(names, j.Name)
 			}
 		}
-		return res, fmt.Errorf("%w: %d of %d jobs failed (%s); logs in %s",
-			ErrJobsFailed, res.Failed, len(res.Jobs), strings.Join(names, ", "), filepath.Join(r.root, "NAME", logFile))
+		return fmt.Errorf("%w: %d of %d jobs failed (%s); logs in %s",
+			ErrJobsFailed, res.Failed, len(res.Jobs), strings.Join(names, ", "), filepath.Join(root, "NAME", logFile))
 	case res.Interrupted+res.Pending > 0:
-		return res, fmt.Errorf("%w: %d jobs interrupted or not started; run the same command again to resume",
+		return fmt.Errorf("%w: %d jobs interrupted or not started; run the same command again to resume",
 			ErrInterrupted, res.Interrupted+res.Pending)
 	}
-	return res, nil
+	return nil
 }
 
 func fmtTime(t *time.Time) string {
