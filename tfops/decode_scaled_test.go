@@ -6,11 +6,14 @@ import (
 	"image/color"
 	"image/jpeg"
 	"math"
+	"os"
+	"path/filepath"
 	"testing"
 
 	tf "github.com/galeone/tensorflow/tensorflow/go"
 
 	"github.com/tfflowers/tfflowers/internal/reliability/fixtures"
+	"github.com/tfflowers/tfflowers/internal/tftest"
 	"github.com/tfflowers/tfflowers/pipeline"
 )
 
@@ -36,6 +39,7 @@ func gradientJPEG(t *testing.T, w, h int) []byte {
 // reduced scale among them.
 func TestExportDecodeMatchesTraining(t *testing.T) {
 	const size = 96
+	pil := tftest.PillowImages(t)
 	for _, resize := range []string{ResizeSquash, ResizeCrop} {
 		t.Run(resize, func(t *testing.T) {
 			loop, err := decodeLoopGraphDef(size, resize)
@@ -51,6 +55,10 @@ func TestExportDecodeMatchesTraining(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer sess.Close()
+			cmyk, err := os.ReadFile(filepath.Join(pil, "cmyk.jpg"))
+			if err != nil {
+				t.Fatal(err)
+			}
 			dec, err := NewImageDecoder(size, resize, Augment{}, SessionConfig{CPUOnly: true}, pipeline.DecodeHints)
 			if err != nil {
 				t.Fatal(err)
@@ -61,6 +69,10 @@ func TestExportDecodeMatchesTraining(t *testing.T) {
 				name string
 				data []byte
 			}{
+				{"EXIF-rotated PNG (eXIf)", fixtures.OrientedPNG(fixtures.Quadrants(40, 30), 6, false)},
+				{"EXIF-rotated PNG (eXIf), big-endian", fixtures.OrientedPNG(fixtures.Quadrants(40, 30), 7, true)},
+				{"EXIF-rotated JPEG, APP1 behind a 600 KB ICC profile", fixtures.BehindICC(fixtures.OrientedJPEG(fixtures.Quadrants(40, 30), 8, false))},
+				{"CMYK JPEG (Adobe, inverted)", cmyk},
 				{"20 MP JPEG (training decodes at 1/2)", gradientJPEG(t, 5000, 4000)},
 				{"108 MP JPEG (1/4)", fixtures.HugeGrayJPEG(12000, 9000)},
 				{"EXIF-rotated JPEG", fixtures.OrientedJPEG(fixtures.Quadrants(40, 30), 6, false)},

@@ -11,11 +11,11 @@
 // Builders record the first failure on their *op.Scope; the low-level bindings and tfgo
 // may also panic on a malformed graph. The entry points that build graphs
 // (BuildTrainGraph, NewImageDecoder, BuildServingGraph with its loop subgraphs,
-// ServingGraph.RestoreSubset) recover such panics (see guard) and return a *GraphError
-// naming the build step, wrapping the scope's first error when there is one (the root
-// cause) or the panic value. ExifOrientation and OrientImage are scope-first builders
-// like tfgo's: they return no error, record failures on the caller's Scope and are meant
-// to run inside one of those entry points. The other exported functions build no ops and
+// ImportExifOrientation, ServingGraph.RestoreSubset) recover such panics (see guard) and
+// return a *GraphError naming the build step, wrapping the scope's first error when there
+// is one (the root cause) or the panic value. OrientImage and CentreSquare are
+// scope-first builders like tfgo's: they return no error, record failures on the
+// caller's Scope and are meant to run inside one of those entry points. The other exported functions build no ops and
 // call only error-returning bindings, so they return errors without a recover.
 // Session runs return TensorFlow's status as an error wrapped with what was being run.
 //

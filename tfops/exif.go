@@ -4,206 +4,270 @@ import (
 	"fmt"
 
 	tf "github.com/galeone/tensorflow/tensorflow/go"
+	gpb "github.com/galeone/tensorflow/tensorflow/go/core/framework/graph_go_proto"
+	ndpb "github.com/galeone/tensorflow/tensorflow/go/core/framework/node_def_go_proto"
+	typespb "github.com/galeone/tensorflow/tensorflow/go/core/framework/types_go_proto"
 	"github.com/galeone/tensorflow/tensorflow/go/op"
+	"google.golang.org/protobuf/proto"
 )
 
 // The export graph gets encoded images from TF Serving clients and has no Go code to read
-// their headers, so it reads the EXIF orientation with tensor ops, mirroring
-// pipeline.InspectImage (the training side) on the JPEGs that cameras write:
+// their headers, so it reads the EXIF orientation with tensor ops, giving what
+// pipeline.InspectImage (the training side) gives on every file the Go reader parses:
 //
-//   - the first exifSegments marker segments after SOI are walked (APP0 JFIF, APP2 ICC, …
-//     may precede APP1); the first complete APP1 starting "Exif\0\0" is used;
-//   - in its TIFF block (either byte order), the first exifEntries entries of IFD0 are
-//     searched for tag 0x0112 (SHORT, or LONG as seen in the wild; value 1..8).
+//   - JPEG: the marker segments are walked from SOI as Go walks them (fill bytes and
+//     garbage between segments skipped, no-length markers stepped over) up to the start of
+//     scan, however far that is; the first complete APP1 starting "Exif\0\0" is used, and
+//     a file Go refuses (EOI or a segment length < 2 before the scan, a bad or missing
+//     frame header, no frame before the scan) gives 1, as DecodeHints does;
+//   - PNG: the chunks are walked from the signature (at most 1000, as in Go) up to IDAT
+//     or IEND; an eXIf chunk of at most 1 MiB that the file holds whole is used;
+//   - in the TIFF block (either byte order) every entry of IFD0 that lies inside the
+//     block is searched for tag 0x0112 (SHORT, or LONG as seen in the wild; value 1..8).
 //
-// Anything else (PNG eXIf, fill bytes between segments, segments past the first
-// exifWindow bytes, an orientation tag further down IFD0, malformed data) gives 1, the
-// image as stored. There is no control flow: reads are gathers at clipped indices from
-// the first exifWindow bytes padded with zeros, decisions are selects, and IFD0's entries
-// are read all at once, so the ~200 small ops cost little inside the export's decode loop.
+// The walk is a TF1 while loop (no custom op and no function library, so stock TF
+// Serving runs it) with the walk's state in one int64 vector. Walking one segment per
+// iteration would let a file of 4-byte segments cost an iteration per 4 bytes, so each
+// iteration takes a window of exifWindow bytes, computes for every position where the walk
+// goes next, and follows those links by pointer doubling (exifRounds gathers) to the first
+// position that needs a decision: an APP1 candidate, a frame header that fails, the scan,
+// an error or a hop past the window. A JPEG costs about one iteration per exifWindow bytes
+// of headers plus one per APP1 candidate, whatever its segments (every flower photo takes
+// one); a PNG one per chunk before its image data.
 const (
-	exifSegments = 4
-	exifEntries  = 32
-	exifWindow   = 1 << 17 // an APP1 with its thumbnail is up to 64 KiB, and an ICC profile may precede it
+	exifWindow   = 1024 // measured: wider windows cost more per iteration than they save in iterations
+	exifRounds   = 10   // 2^10 >= exifWindow-1: the most hops a walk can make inside a window
+	pngMaxChunks = 1000
+	pngMaxExif   = 1 << 20
+	exifFrame    = "tfflowers_exif_walk"
 )
 
-// exifBuilder gives every op its own scope: the bindings name ops namespace/Type, so two
-// ops of one type in one scope would collide.
-type exifBuilder struct {
-	s     *op.Scope
-	bytes tf.Output // int32 [exifWindow+16]: the image's first bytes, zero-padded
-	k     int
+// The loop state, an int64 vector.
+const (
+	stPos     = iota // where the walk stands (bytes from the file's start)
+	stDone           // 1: the walk is over
+	stFound          // 1: an EXIF block was found
+	stTIFF           // the EXIF TIFF block's offset
+	stTIFFLen        // and length
+	stErr            // 1: Go's reader refuses the file (orientation 1)
+	stWidthOK        // 1: the last JPEG frame header seen has a width
+	stChunks         // PNG chunks walked
+	stFormat         // fmtOther, fmtJPEG, fmtPNG
+	stSize           // the file's length
+	stateLen
+)
+
+const (
+	fmtOther = iota
+	fmtJPEG
+	fmtPNG
+)
+
+// ib builds small int64 ops, each in its own scope: the bindings name ops
+// namespace/Type, so two ops of one type in one scope would collide.
+type ib struct {
+	s *op.Scope
+	k int
 }
 
-func (b *exifBuilder) sub() *op.Scope {
+func (b *ib) sub() *op.Scope {
 	b.k++
 	return b.s.SubScope(fmt.Sprintf("x%d", b.k))
 }
 
-func (b *exifBuilder) c(v any) tf.Output            { return op.Const(b.sub(), v) }
-func (b *exifBuilder) add(x, y tf.Output) tf.Output { return op.AddV2(b.sub(), x, y) }
-func (b *exifBuilder) addc(x tf.Output, v int32) tf.Output {
-	return b.add(x, b.c(v))
+func (b *ib) c(v any) tf.Output                   { return op.Const(b.sub(), v) }
+func (b *ib) i(v int64) tf.Output                 { return op.Const(b.sub(), v) }
+func (b *ib) add(x, y tf.Output) tf.Output        { return op.AddV2(b.sub(), x, y) }
+func (b *ib) addc(x tf.Output, v int64) tf.Output { return b.add(x, b.i(v)) }
+func (b *ib) minus(x, y tf.Output) tf.Output      { return op.Sub(b.sub(), x, y) }
+func (b *ib) mulc(x tf.Output, v int64) tf.Output {
+	return op.Mul(b.sub(), x, b.i(v))
 }
-func (b *exifBuilder) and(xs ...tf.Output) tf.Output {
+func (b *ib) and(xs ...tf.Output) tf.Output {
 	out := xs[0]
 	for _, x := range xs[1:] {
 		out = op.LogicalAnd(b.sub(), out, x)
 	}
 	return out
 }
-func (b *exifBuilder) or(x, y tf.Output) tf.Output { return op.LogicalOr(b.sub(), x, y) }
-func (b *exifBuilder) not(x tf.Output) tf.Output   { return op.LogicalNot(b.sub(), x) }
-func (b *exifBuilder) eqc(x tf.Output, v int32) tf.Output {
-	return op.Equal(b.sub(), x, b.c(v))
+func (b *ib) or(xs ...tf.Output) tf.Output {
+	out := xs[0]
+	for _, x := range xs[1:] {
+		out = op.LogicalOr(b.sub(), out, x)
+	}
+	return out
 }
-func (b *exifBuilder) gec(x tf.Output, v int32) tf.Output {
-	return op.GreaterEqual(b.sub(), x, b.c(v))
-}
-func (b *exifBuilder) sel(cond, x, y tf.Output) tf.Output { return op.Select(b.sub(), cond, x, y) }
+func (b *ib) not(x tf.Output) tf.Output                   { return op.LogicalNot(b.sub(), x) }
+func (b *ib) eq(x, y tf.Output) tf.Output                 { return op.Equal(b.sub(), x, y) }
+func (b *ib) eqc(x tf.Output, v int64) tf.Output          { return b.eq(x, b.i(v)) }
+func (b *ib) nec(x tf.Output, v int64) tf.Output          { return op.NotEqual(b.sub(), x, b.i(v)) }
+func (b *ib) le(x, y tf.Output) tf.Output                 { return op.LessEqual(b.sub(), x, y) }
+func (b *ib) lt(x, y tf.Output) tf.Output                 { return op.Less(b.sub(), x, y) }
+func (b *ib) gec(x tf.Output, v int64) tf.Output          { return op.GreaterEqual(b.sub(), x, b.i(v)) }
+func (b *ib) lec(x tf.Output, v int64) tf.Output          { return op.LessEqual(b.sub(), x, b.i(v)) }
+func (b *ib) sel(cond, x, y tf.Output) tf.Output          { return op.Select(b.sub(), cond, x, y) }
+func (b *ib) bool64(x tf.Output) tf.Output                { return op.Cast(b.sub(), x, tf.Int64) }
+func (b *ib) is(x tf.Output) tf.Output                    { return b.nec(x, 0) }
+func (b *ib) gather(x, idx tf.Output) tf.Output           { return op.GatherV2(b.sub(), x, idx, b.c(int32(0))) }
+func (b *ib) min(x, y tf.Output) tf.Output                { return op.Minimum(b.sub(), x, y) }
+func (b *ib) inRange(x tf.Output, lo, hi int64) tf.Output { return b.and(b.gec(x, lo), b.lec(x, hi)) }
 
-// read gathers the bytes at off+delta[...] (any shape); offsets past the window read 0.
-func (b *exifBuilder) read(off tf.Output, delta any) tf.Output {
-	idx := op.ClipByValue(b.sub(), b.add(off, b.c(delta)), b.c(int32(0)), b.c(int32(exifWindow+15)))
-	return op.GatherV2(b.sub(), b.bytes, idx, b.c(int32(0)))
+// be16 and u32 combine bytes, the first given most significant.
+func (b *ib) be16(hi, lo tf.Output) tf.Output { return b.add(b.mulc(hi, 256), lo) }
+func (b *ib) u32(x ...tf.Output) tf.Output {
+	v := x[0]
+	for _, y := range x[1:4] {
+		v = b.add(b.mulc(v, 256), y)
+	}
+	return v
 }
 
-// matches reports whether the bytes g equal want where want is not -1.
-func (b *exifBuilder) matches(g tf.Output, want []int32) tf.Output {
-	mask := make([]int32, len(want))
-	n := int32(0)
+// bytesAt reads contents[pos : pos+n] as int64 values, zero-padded to n+pad values;
+// pos is clipped to the string's length (Substr refuses a start past the end).
+func (b *ib) bytesAt(contents, pos, size tf.Output, n int64, pad int64) tf.Output {
+	return b.bytesAtN(contents, b.min(pos, size), b.i(n), n+pad)
+}
+
+// bytesAtN reads contents[pos : pos+n] (n a tensor) zero-padded to at least total values
+// (exactly total when n <= total).
+func (b *ib) bytesAtN(contents, pos, n tf.Output, total int64) tf.Output {
+	raw := op.Cast(b.sub(), op.DecodeRaw(b.sub(), op.Substr(b.sub(), contents, pos, n), tf.Uint8), tf.Int64)
+	got := op.Size(b.sub(), raw, op.SizeOutType(tf.Int64))
+	fill := op.Maximum(b.sub(), b.minus(b.i(total), got), b.i(0))
+	return op.Pad(b.sub(), raw, op.Pack(b.sub(), []tf.Output{op.Pack(b.sub(), []tf.Output{b.i(0), fill})}))
+}
+
+// matches reports whether the values g[0..len(want)) equal want where want is not -1.
+func (b *ib) matches(g []tf.Output, want []int64) tf.Output {
+	var conds []tf.Output
 	for i, w := range want {
 		if w >= 0 {
-			mask[i], n = 1, n+1
+			conds = append(conds, b.eqc(g[i], w))
 		}
 	}
-	eq := op.Cast(b.sub(), op.Equal(b.sub(), g, b.c(want)), tf.Int32)
-	return b.eqc(op.Sum(b.sub(), op.Mul(b.sub(), eq, b.c(mask)), b.c(int32(0))), n)
+	return b.and(conds...)
 }
 
-// ExifOrientation returns the EXIF orientation (int32 scalar, 1..8) of the encoded image
-// contents (string scalar); see the comment above for what it reads.
-func ExifOrientation(s *op.Scope, contents tf.Output) tf.Output {
-	b := &exifBuilder{s: s}
-	head := op.Substr(b.sub(), contents, b.c(int32(0)), b.c(int32(exifWindow)))
-	raw := op.Cast(b.sub(), op.DecodeRaw(b.sub(), head, tf.Uint8), tf.Int32)
-	n := op.Size(b.sub(), raw, op.SizeOutType(tf.Int32))
-	padding := op.Pack(b.sub(), []tf.Output{op.Pack(b.sub(), []tf.Output{b.c(int32(0)), op.Sub(b.sub(), b.c(int32(exifWindow+16)), n)})})
-	b.bytes = op.Pad(b.sub(), raw, padding)
-	found, app, segLen := b.exifSegment(n)
-	t := b.addc(app, 10) // the TIFF block: after "Exif\0\0", to the segment's end
-	tiffLen := b.addc(segLen, -8)
-	le, ifd, entries, valid := b.tiffHeader(t, tiffLen, found)
-	v, ok := b.orientationEntry(t, tiffLen, le, ifd, entries)
-	return b.sel(b.and(valid, ok), v, b.c(int32(1)))
+// ImportExifOrientation adds to g the ops that read the EXIF orientation (int32 scalar,
+// 1..8) of the encoded image contents (string scalar), as the export graph reads it; node
+// names start with prefix. Tests and tools use it; the export builds the same loop inside
+// its decode loop.
+func ImportExifOrientation(g *tf.Graph, prefix string, contents tf.Output) (tf.Output, error) {
+	nodes, out, err := exifOrientationNodes("exif", "contents", "")
+	if err != nil {
+		return tf.Output{}, err
+	}
+	ph := node("contents", "Placeholder", attrs{"dtype": attrType(typespb.DataType_DT_STRING), "shape": attrShape()})
+	def, err := proto.Marshal(&gpb.GraphDef{Node: append([]*ndpb.NodeDef{ph}, nodes...)})
+	if err != nil {
+		return tf.Output{}, err
+	}
+	opts := tf.GraphImportOptions{Prefix: prefix}
+	opts.AddInputMapping("contents", 0, contents)
+	if err := g.ImportWithOptions(def, opts); err != nil {
+		return tf.Output{}, &GraphError{Step: "import EXIF reader", Err: err}
+	}
+	return GraphOutput(g, prefix+"/"+out)
 }
 
-// exifSegment walks the JPEG segments from after SOI: at p, 0xFF marker, a big-endian
-// length that counts itself, and for APP1 EXIF the "Exif\0\0" signature. It returns
-// whether one was found, where it starts and its length. n is the window's real length.
-func (b *exifBuilder) exifSegment(n tf.Output) (found, app, segLen tf.Output) {
-	zero := b.c(int32(0))
-	walking := b.matches(b.read(zero, []int32{0, 1}), []int32{0xFF, 0xD8})
-	p := b.c(int32(2))
-	found, app, segLen = b.c(false), zero, zero
-	exifHeader := []int32{0xFF, 0xE1, -1, -1, 'E', 'x', 'i', 'f', 0, 0}
-	for i := 0; i < exifSegments; i++ {
-		g := b.read(p, []int32{0, 1, 2, 3, 4, 5, 6, 7, 8, 9})
-		f := op.Unpack(b.sub(), g, 10)
-		length := b.add(op.Mul(b.sub(), f[2], b.c(int32(256))), f[3])
-		next := b.add(b.addc(p, 2), length)
-		ok := b.and(walking, b.eqc(f[0], 0xFF), b.gec(length, 2),
-			op.NotEqual(b.sub(), f[1], b.c(int32(0xDA)))) // start of scan: headers are over
-		isExif := b.and(ok, b.not(found), b.matches(g, exifHeader), b.gec(length, 2+6+8),
-			op.LessEqual(b.sub(), next, n)) // the whole segment is there
-		app, segLen = b.sel(isExif, p, app), b.sel(isExif, length, segLen)
-		found, walking, p = b.or(found, isExif), ok, next
+// exifOrientationNodes is the EXIF reader as GraphDef nodes named prefix/...: the walk's
+// initial state, the TF1 loop and the TIFF reading after it. contents names the encoded
+// image (string scalar); pivot is the enclosing loop body's pivot ("" at top level),
+// which the nodes outside the walk's own frame hang their constants on. It returns the
+// nodes and the name of the orientation tensor (int32 scalar).
+func exifOrientationNodes(prefix, contents, pivot string) ([]*ndpb.NodeDef, string, error) {
+	str, i64 := typespb.DataType_DT_STRING, typespb.DataType_DT_INT64
+	stateShape := tf.MakeShape(stateLen)
+	n := func(name string) string { return prefix + "/" + name }
+	init, initOut, err := frameSubgraph(n("init"), pivot, []frameInput{{contents, tf.String, tf.ScalarShape()}},
+		func(s *op.Scope, in []tf.Output) tf.Output { return (&ib{s: s}).walkStart(in[0]) })
+	if err != nil {
+		return nil, "", err
 	}
-	return found, app, segLen
+	enter := func(name, in string, t typespb.DataType, constant bool) *ndpb.NodeDef {
+		return node(n(name), "Enter", attrs{"T": attrType(t), "frame_name": attrString(exifFrame), "is_constant": attrBool(constant), "parallel_iterations": attrInt(1)}, in)
+	}
+	cond, condOut, err := frameSubgraph(n("cond"), n("merge"), []frameInput{{n("merge"), tf.Int64, stateShape}},
+		func(s *op.Scope, in []tf.Output) tf.Output {
+			b := &ib{s: s}
+			return b.eqc(b.gather(in[0], b.i(stDone)), 0)
+		})
+	if err != nil {
+		return nil, "", err
+	}
+	step, stepOut, err := frameSubgraph(n("step"), n("body"), []frameInput{{n("body"), tf.Int64, stateShape}, {n("enter_contents"), tf.String, tf.ScalarShape()}},
+		func(s *op.Scope, in []tf.Output) tf.Output { return (&ib{s: s}).walkStep(in[0], in[1]) })
+	if err != nil {
+		return nil, "", err
+	}
+	final, finalOut, err := frameSubgraph(n("tiff"), pivot, []frameInput{{n("exit"), tf.Int64, stateShape}, {contents, tf.String, tf.ScalarShape()}},
+		func(s *op.Scope, in []tf.Output) tf.Output { return (&ib{s: s}).tiffOrientation(in[0], in[1]) })
+	if err != nil {
+		return nil, "", err
+	}
+	nodes := []*ndpb.NodeDef{
+		enter("enter_state", initOut, i64, false),
+		enter("enter_contents", contents, str, true),
+		node(n("merge"), "Merge", attrs{"T": attrType(i64), "N": attrInt(2)}, n("enter_state"), n("next")),
+		node(n("loop_cond"), "LoopCond", nil, condOut),
+		node(n("switch"), "Switch", attrs{"T": attrType(i64)}, n("merge"), n("loop_cond")),
+		node(n("exit"), "Exit", attrs{"T": attrType(i64)}, n("switch")),
+		node(n("body"), "Identity", attrs{"T": attrType(i64)}, n("switch")+":1"),
+		node(n("next"), "NextIteration", attrs{"T": attrType(i64)}, stepOut),
+	}
+	for _, part := range [][]*ndpb.NodeDef{init, cond, step, final} {
+		nodes = append(nodes, part...)
+	}
+	return nodes, finalOut, nil
 }
 
-// tiffHeader reads the TIFF header at t: the byte order (le), IFD0's offset and entry
-// count, and whether they are usable. Unsigned 32-bit values that wrap to negative int32
-// fail the range checks, as the Go reader's bounds checks fail them.
-func (b *exifBuilder) tiffHeader(t, tiffLen, found tf.Output) (le, ifd, entries, valid tf.Output) {
-	h := b.read(t, []int32{0, 1, 2, 3, 4, 5, 6, 7})
-	le = b.matches(h, []int32{'I', 'I', '*', 0, -1, -1, -1, -1})
-	be := b.matches(h, []int32{'M', 'M', 0, '*', -1, -1, -1, -1})
-	hb := op.Unpack(b.sub(), h, 8)
-	u32 := func(x0, x1, x2, x3 tf.Output) tf.Output { // x0 least significant
-		v := x3
-		for _, x := range []tf.Output{x2, x1, x0} {
-			v = b.add(op.Mul(b.sub(), v, b.c(int32(256))), x)
-		}
-		return v
+// walkStart is the walk's initial state: the format as pipeline.SniffFormat and
+// InspectImage judge it (a PNG needs an IHDR chunk with a non-zero size), the first
+// position (after SOI, after the PNG signature), and done for any other file.
+func (b *ib) walkStart(contents tf.Output) tf.Output {
+	size := op.Cast(b.sub(), op.StringLength(b.sub(), contents), tf.Int64)
+	h := op.Unpack(b.sub(), b.bytesAt(contents, b.i(0), size, 24, 0), 24)
+	isJPEG := b.matches(h, []int64{0xFF, 0xD8, 0xFF})
+	isPNG := b.and(b.matches(h, []int64{0x89, 'P', 'N', 'G', '\r', '\n', 0x1A, '\n', -1, -1, -1, -1, 'I', 'H', 'D', 'R'}),
+		b.gec(size, 24), b.is(b.u32(h[16:20]...)), b.is(b.u32(h[20:24]...)))
+	format := b.sel(isJPEG, b.i(fmtJPEG), b.sel(isPNG, b.i(fmtPNG), b.i(fmtOther)))
+	st := make([]tf.Output, stateLen)
+	for k := range st {
+		st[k] = b.i(0)
 	}
-	ifd = b.sel(le, u32(hb[4], hb[5], hb[6], hb[7]), u32(hb[7], hb[6], hb[5], hb[4]))
-	valid = b.and(found, b.or(le, be), b.gec(ifd, 8), op.LessEqual(b.sub(), b.addc(ifd, 2), tiffLen))
-	cnt := op.Unpack(b.sub(), b.read(b.add(t, ifd), []int32{0, 1}), 2)
-	entries = b.sel(le, b.add(cnt[0], op.Mul(b.sub(), cnt[1], b.c(int32(256)))), b.add(op.Mul(b.sub(), cnt[0], b.c(int32(256))), cnt[1]))
-	return le, ifd, entries, valid
+	st[stPos] = b.sel(isJPEG, b.i(2), b.i(8))
+	st[stDone] = b.bool64(b.not(b.or(isJPEG, isPNG)))
+	st[stFormat], st[stSize] = format, size
+	return op.Pack(b.sub(), st)
 }
 
-// orientationEntry reads every IFD0 entry at once: rows of 12 bytes, turned into (tag,
-// type, count bytes' sum, SHORT value, LONG value's low byte, LONG value's other bytes'
-// sum) by a matrix product per byte order. The first entry that is the orientation tag or
-// lies past the block decides, as in Go; ok says its value is a valid orientation.
-func (b *exifBuilder) orientationEntry(t, tiffLen, le, ifd, entries tf.Output) (v, ok tf.Output) {
-	zero := b.c(int32(0))
-	ks := make([]int32, exifEntries)
-	rows := make([][]int32, exifEntries)
-	for k := range ks {
-		ks[k] = int32(k)
-		rows[k] = make([]int32, 12)
-		for j := range rows[k] {
-			rows[k][j] = int32(2 + 12*k + j)
-		}
-	}
-	block := b.read(b.add(t, ifd), rows) // [entries, 12]
-	fields := b.sel(le, op.MatMul(b.sub(), block, b.c(entryWeights(true))), op.MatMul(b.sub(), block, b.c(entryWeights(false))))
-	tag := op.Unpack(b.sub(), fields, 6, op.UnpackAxis(1))[0]
-	start := b.add(ifd, b.c(int32(2))) // relative to t
-	entryEnd := b.add(b.add(start, op.Mul(b.sub(), b.c(ks), b.c(int32(12)))), b.c(int32(12)))
-	outside := op.Greater(b.sub(), entryEnd, tiffLen)
-	decisive := b.and(op.Less(b.sub(), b.c(ks), entries), b.or(outside, b.eqc(tag, 0x0112)))
-	first := op.ArgMax(b.sub(), op.Cast(b.sub(), decisive, tf.Int32), b.c(int32(0)), op.ArgMaxOutputType(tf.Int32))
-	row := op.Unpack(b.sub(), op.GatherV2(b.sub(), fields, first, b.c(int32(0))), 6)
-	typ, countSum, short, longLow, longHigh := row[1], row[2], row[3], row[4], row[5]
-	isShort, isLong := b.eqc(typ, 3), b.and(b.eqc(typ, 4), b.eqc(longHigh, 0))
-	v = b.sel(isShort, short, b.sel(isLong, longLow, zero))
-	ok = b.and(op.Any(b.sub(), decisive, b.c(int32(0))),
-		b.not(op.GatherV2(b.sub(), outside, first, b.c(int32(0)))),
-		op.Greater(b.sub(), countSum, zero), b.gec(v, 1), op.LessEqual(b.sub(), v, b.c(int32(8))))
-	return v, ok
+// walkStep is one iteration of the walk: the JPEG or the PNG step, by format. A TF1
+// cond (Switch, Merge) runs only the step of the file's format.
+func (b *ib) walkStep(state, contents tf.Output) tf.Output {
+	isJPEG := b.eqc(b.gather(state, b.i(stFormat)), fmtJPEG)
+	png, jpeg := op.Switch(b.sub(), state, isJPEG)
+	out, _ := op.Merge(b.sub(), []tf.Output{b.jpegStep(jpeg, contents), b.pngStep(png, contents)})
+	return out
 }
 
-// entryWeights is the [12][6] matrix that turns an IFD entry's bytes into its fields, for
-// one byte order.
-func entryWeights(little bool) [][]int32 {
-	w := make([][]int32, 12)
-	for j := range w {
-		w[j] = make([]int32, 6)
+// pngStep reads the chunk header at the walk's position (pipeline.pngOrientation).
+func (b *ib) pngStep(state, contents tf.Output) tf.Output {
+	st := op.Unpack(b.sub(), state, stateLen)
+	avail := b.minus(st[stSize], st[stPos]) // bytes from the walk's position to the end
+	h := op.Unpack(b.sub(), b.bytesAt(contents, st[stPos], st[stSize], 8, 0), 8)
+	n, typ := b.u32(h[0:4]...), b.u32(h[4:8]...)
+	chunk := func(name string) int64 {
+		return int64(name[0])<<24 | int64(name[1])<<16 | int64(name[2])<<8 | int64(name[3])
 	}
-	lo, hi := 0, 1
-	if !little {
-		lo, hi = 1, 0
-	}
-	w[0+lo][0], w[0+hi][0] = 1, 256 // tag
-	w[2+lo][1], w[2+hi][1] = 1, 256 // type
-	for j := 4; j < 8; j++ {
-		w[j][2] = 1 // count != 0 iff its bytes' sum != 0
-	}
-	w[8+lo][3], w[8+hi][3] = 1, 256 // SHORT value
-	low := 8
-	if !little {
-		low = 11
-	}
-	for j := 8; j < 12; j++ {
-		if j == low {
-			w[j][4] = 1
-		} else {
-			w[j][5] = 1
-		}
-	}
-	return w
+	over := b.or(b.lt(avail, b.i(8)), b.gec(st[stChunks], pngMaxChunks))
+	isExif := b.eqc(typ, chunk("eXIf"))
+	found := b.and(b.not(over), isExif, b.lec(n, pngMaxExif), b.le(b.addc(n, 8), avail))
+	out := append([]tf.Output(nil), st...)
+	out[stDone] = b.bool64(b.or(over, isExif, b.eqc(typ, chunk("IDAT")), b.eqc(typ, chunk("IEND"))))
+	out[stFound] = b.bool64(found)
+	out[stTIFF] = b.addc(st[stPos], 8)
+	out[stTIFFLen] = n
+	out[stPos] = b.add(b.addc(st[stPos], 12), n)
+	out[stChunks] = b.addc(st[stChunks], 1)
+	return op.Pack(b.sub(), out)
 }

@@ -1,6 +1,7 @@
 package tfops_test
 
 import (
+	"bytes"
 	"encoding/binary"
 	"math/rand/v2"
 	"testing"
@@ -59,8 +60,11 @@ func exifWith(bigEndian bool, entries [][4]uint32) []byte {
 func TestExifOrientationMatchesGo(t *testing.T) {
 	s := op.NewScope()
 	in := op.Placeholder(s.SubScope("in"), tf.String, op.PlaceholderShape(tf.ScalarShape()))
-	out := tfops.ExifOrientation(s.SubScope("exif"), in)
 	g, err := s.Finalize()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := tfops.ImportExifOrientation(g, "exif", in)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -117,6 +121,55 @@ func TestExifOrientationMatchesGo(t *testing.T) {
 			corpus["after JFIF+ICC+XMP "+string(rune('0'+o))+map[bool]string{false: " II", true: " MM"}[be]] = insertAfterSOI(jpg, jfif, icc, xmp, app1)
 		}
 	}
+	png := fixtures.PNG(fixtures.Quadrants(4, 3))
+	text := fixtures.PNGChunk("tEXt", []byte("Comment\x00made by a test"))
+	for o := 1; o <= 8; o++ {
+		for _, be := range []bool{false, true} {
+			name := string(rune('0'+o)) + map[bool]string{false: " II", true: " MM"}[be]
+			corpus["PNG eXIf "+name] = fixtures.PNGWithChunks(png, fixtures.PNGChunk("eXIf", fixtures.ExifTIFF(o, be)))
+			corpus["PNG eXIf after tEXt "+name] = fixtures.PNGWithChunks(png, text, text, fixtures.PNGChunk("eXIf", fixtures.ExifTIFF(o, be)))
+		}
+	}
+	afterIDAT := append([]byte{}, png[:len(png)-12]...) // an eXIf after the image data is not read
+	afterIDAT = append(append(afterIDAT, fixtures.PNGChunk("eXIf", fixtures.ExifTIFF(6, true))...), png[len(png)-12:]...)
+	corpus["PNG eXIf after IDAT"] = afterIDAT
+	corpus["PNG eXIf cut short"] = fixtures.PNGWithChunks(png, fixtures.PNGChunk("eXIf", fixtures.ExifTIFF(6, true)))[:60]
+	corpus["PNG without IHDR"] = append(append([]byte{}, png[:12]...), append([]byte("IHDX"), fixtures.PNGWithChunks(png, fixtures.PNGChunk("eXIf", fixtures.ExifTIFF(6, true)))[16:]...)...)
+	corpus["PNG eXIf over 1 MiB"] = fixtures.PNGWithChunks(png, fixtures.PNGChunk("eXIf", append(fixtures.ExifTIFF(6, true), make([]byte, 1<<20)...)))
+	corpus["PNG eXIf after 1000 chunks"] = fixtures.PNGWithChunks(png, append(bytes.Repeat(text, 1000), fixtures.PNGChunk("eXIf", fixtures.ExifTIFF(6, true))...))
+	corpus["PNG eXIf after 998 chunks"] = fixtures.PNGWithChunks(png, append(bytes.Repeat(text, 998), fixtures.PNGChunk("eXIf", fixtures.ExifTIFF(6, true))...))
+	// JPEG segments Go walks however far they go: fill bytes, garbage, no-length markers,
+	// many small segments, an orientation tag deep in IFD0, APP1 behind a large profile.
+	exif6 := fixtures.ExifAPP1(6, false)
+	corpus["fill bytes before APP1"] = insertAfterSOI(jpg, []byte{0xFF, 0xFF, 0xFF}, exif6)
+	corpus["garbage before APP1"] = insertAfterSOI(jpg, jfif, []byte("garbage\x00\xff\x00"), exif6)
+	corpus["RST markers before APP1"] = insertAfterSOI(jpg, []byte{0xFF, 0xD0, 0xFF, 0x01, 0xFF, 0xD8}, exif6)
+	corpus["3000 COM segments before APP1"] = insertAfterSOI(jpg, bytes.Repeat(segment(0xFE, nil), 3000), exif6)
+	corpus["tag after 40 others"] = insertAfterSOI(jpg, exifWith(false, append(make([][4]uint32, 40), [4]uint32{0x0112, 3, 1, 7})))
+	corpus["tag after 5000 others"] = insertAfterSOI(jpg, exifWith(true, append(make([][4]uint32, 5000), [4]uint32{0x0112, 3, 1, 5})))
+	corpus["EOI before APP1"] = insertAfterSOI(jpg, []byte{0xFF, 0xD9}, exif6)
+	corpus["segment length 1 after APP1"] = insertAfterSOI(jpg, exif6, []byte{0xFF, 0xE3, 0x00, 0x01})
+	corpus["frame height 0"] = zeroFrameHeight(t, insertAfterSOI(jpg, exif6))
+	corpus["APP1 then no frame"] = append(insertAfterSOI(jpg[:2], exif6), 0xFF, 0xD9)
+	noWidth := segment(0xC0, []byte{8, 0, 1, 0, 0, 1, 1, 0x11, 0})
+	corpus["two frames, the first without width"] = insertAfterSOI(jpg, exif6, noWidth)
+	withExif := insertAfterSOI(jpg, exif6)
+	sos := bytes.Index(withExif, []byte{0xFF, 0xDA})
+	corpus["two frames, the last without width"] = append(append(append([]byte{}, withExif[:sos]...), noWidth...), withExif[sos:]...)
+	// What Go reads on the new cases, so that a change on either side shows.
+	expect := map[string]int{
+		"PNG eXIf 6 II": 6, "PNG eXIf 7 MM": 7, "PNG eXIf after tEXt 8 MM": 8, "PNG eXIf after IDAT": 1,
+		"PNG eXIf cut short": 1, "PNG without IHDR": 1, "PNG eXIf over 1 MiB": 1, "PNG eXIf after 1000 chunks": 1,
+		"PNG eXIf after 998 chunks": 6, "fill bytes before APP1": 6, "garbage before APP1": 6,
+		"RST markers before APP1": 6, "3000 COM segments before APP1": 6, "tag after 40 others": 7,
+		"tag after 5000 others": 5, "EOI before APP1": 1, "segment length 1 after APP1": 1, "frame height 0": 1,
+		"APP1 then no frame": 1, "two frames, the first without width": 6, "two frames, the last without width": 1,
+	}
+	for name, o := range expect {
+		if got, ok := goOrientation(corpus[name]); (ok && got != o) || (!ok && o != 1) {
+			t.Errorf("%s: Go reads %d (parsed: %v), the test expects %d", name, got, ok, o)
+		}
+	}
 	for name, data := range corpus {
 		want, ok := goOrientation(data)
 		if !ok {
@@ -134,9 +187,16 @@ func TestExifOrientationMatchesGo(t *testing.T) {
 	bigExif := append(append([]byte{}, fixtures.ExifAPP1(8, true)...), make([]byte, 60000)...)
 	binary.BigEndian.PutUint16(bigExif[2:], uint16(len(bigExif)-2))
 	bigICC := segment(0xE2, append([]byte("ICC_PROFILE\x00\x01\x01"), make([]byte, 50000)...))
+	// A 600 KB ICC profile in 10 APP2 segments (as print workflows embed them) puts APP1
+	// far beyond any fixed window.
+	var hugeICC []byte
+	for k := 0; k < 10; k++ {
+		hugeICC = append(hugeICC, segment(0xE2, append([]byte("ICC_PROFILE\x00"), append([]byte{byte(k + 1), 10}, make([]byte, 60000)...)...))...)
+	}
 	for name, data := range map[string][]byte{
-		"60 KB APP1":                 insertAfterSOI(jpg, jfif, bigExif),
-		"60 KB APP1 after 50 KB ICC": insertAfterSOI(jpg, jfif, bigICC, bigExif),
+		"60 KB APP1":                  insertAfterSOI(jpg, jfif, bigExif),
+		"60 KB APP1 after 50 KB ICC":  insertAfterSOI(jpg, jfif, bigICC, bigExif),
+		"60 KB APP1 after 600 KB ICC": insertAfterSOI(jpg, jfif, hugeICC, bigExif),
 	} {
 		if want, ok := goOrientation(data); !ok || want != 8 {
 			t.Fatalf("%s: Go reads %d (%v)", name, want, ok)
@@ -168,4 +228,17 @@ func TestExifOrientationMatchesGo(t *testing.T) {
 		}
 	}
 	t.Logf("%d corpus files and %d of 300 damaged files that Go reads: the graph agrees", len(corpus), agree)
+}
+
+// zeroFrameHeight sets the height in a JPEG's first frame header to 0 (a DNL file).
+func zeroFrameHeight(t *testing.T, jpg []byte) []byte {
+	out := append([]byte{}, jpg...)
+	for i := 2; i+8 < len(out); i++ {
+		if out[i] == 0xFF && out[i+1] == 0xC0 {
+			out[i+5], out[i+6] = 0, 0
+			return out
+		}
+	}
+	t.Fatal("no SOF0 in the fixture")
+	return nil
 }

@@ -85,11 +85,16 @@ func decodeLoopGraphDef(size int, resize string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	// EXIF orientation, as the training pipeline applies it (see ExifOrientation).
+	// EXIF orientation, as the training pipeline applies it (see exifOrientationNodes):
+	// its own loop, nested in this one.
+	exif, orientation, err := exifOrientationNodes("exif", "element", "body_i")
+	if err != nil {
+		return nil, err
+	}
 	orient, upright, err := frameSubgraph("orient", "body_i", []frameInput{
-		{"element", tf.String, tf.ScalarShape()}, {decoded, tf.Uint8, tf.MakeShape(-1, -1, 3)},
+		{orientation, tf.Int32, tf.ScalarShape()}, {decoded, tf.Uint8, tf.MakeShape(-1, -1, 3)},
 	}, func(s *op.Scope, in []tf.Output) tf.Output {
-		return OrientImage(s.SubScope("apply"), in[1], ExifOrientation(s.SubScope("exif"), in[0]))
+		return OrientImage(s.SubScope("apply"), in[1], in[0])
 	})
 	if err != nil {
 		return nil, err
@@ -138,7 +143,7 @@ func decodeLoopGraphDef(size int, resize string) ([]byte, error) {
 		node("gathered", "TensorArrayGatherV3", attrs{"dtype": attrType(f32), "element_shape": element}, "array", "indices", "exit_flow"),
 		node("images", "Reshape", attrs{"T": attrType(f32), "Tshape": attrType(i32)}, "gathered", "shape"),
 	}
-	nodes = append(nodes, decode...)
+	nodes = append(append(nodes, decode...), exif...)
 	return proto.Marshal(&gpb.GraphDef{Node: append(append(nodes, orient...), crop...)})
 }
 
@@ -168,7 +173,7 @@ type frameInput struct {
 // the body of a TF1 while loop, with the name of build's result: node names get prefix,
 // the builder's placeholders become the given loop tensors, and every node without
 // inputs (the constants) hangs on the loop's pivot by a control edge, as ops inside a
-// frame must.
+// frame must (pivot "": the nodes are outside any loop).
 func frameSubgraph(prefix, pivot string, inputs []frameInput, build func(s *op.Scope, in []tf.Output) tf.Output) (nodes []*ndpb.NodeDef, output string, err error) {
 	s := op.NewScope()
 	defer guard("build "+prefix, s, &err)
@@ -214,7 +219,7 @@ func frameSubgraph(prefix, pivot string, inputs []frameInput, build func(s *op.S
 			}
 			n.Input[i] = ref
 		}
-		if len(n.Input) == 0 {
+		if len(n.Input) == 0 && pivot != "" {
 			n.Input = []string{"^" + pivot}
 		}
 		nodes = append(nodes, n)

@@ -66,6 +66,19 @@ func Python(t testing.TB) string {
 	return py
 }
 
+// PillowImages writes the images only Pillow makes (a CMYK JPEG among them) with the
+// reliability tests' generator, internal/reliability/testdata/make_fixtures.py, and
+// returns their folder.
+func PillowImages(t testing.TB) string {
+	t.Helper()
+	dir := t.TempDir()
+	script := filepath.Join(Root(t), "internal", "reliability", "testdata", "make_fixtures.py")
+	if out, err := exec.Command(Python(t), script, dir).CombinedOutput(); err != nil {
+		t.Fatalf("tftest: make_fixtures.py: %v\n%s (scripts/setup.sh installs Pillow)", err, out)
+	}
+	return dir
+}
+
 // RunPython runs a script from scripts/ with the venv's interpreter and returns its stdout.
 func RunPython(t testing.TB, script string, args ...string) string {
 	t.Helper()

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"image/jpeg"
 	"math"
 	"os"
 	"path/filepath"
@@ -149,6 +150,30 @@ func TestExportIsServableAndMatchesTraining(t *testing.T) {
 		}
 		p := filepath.Join(t.TempDir(), fmt.Sprintf("sideways-%d.jpg", o))
 		if err := os.WriteFile(p, fixtures.WithExif(raw, o, k == 1), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		files = append(files, p)
+	}
+	// The same as a PNG with an eXIf chunk (training reads its orientation too), behind a
+	// 600 KB ICC profile (APP1 far from the start of the file), and a CMYK JPEG.
+	photoBytes, err := os.ReadFile(files[2])
+	if err != nil {
+		t.Fatal(err)
+	}
+	photo, err := jpeg.Decode(bytes.NewReader(photoBytes))
+	if err != nil {
+		t.Fatal(err)
+	}
+	odd := map[string][]byte{
+		"sideways-6.png":   fixtures.OrientedPNG(photo, 6, false),
+		"sideways-icc.jpg": fixtures.BehindICC(fixtures.OrientedJPEG(photo, 8, true)),
+	}
+	if odd["cmyk.jpg"], err = os.ReadFile(filepath.Join(tftest.PillowImages(t), "cmyk.jpg")); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"sideways-6.png", "sideways-icc.jpg", "cmyk.jpg"} {
+		p := filepath.Join(t.TempDir(), name)
+		if err := os.WriteFile(p, odd[name], 0o644); err != nil {
 			t.Fatal(err)
 		}
 		files = append(files, p)
