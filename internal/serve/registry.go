@@ -23,8 +23,11 @@ type registry struct {
 	keep int
 	log  *slog.Logger
 
-	mu       sync.Mutex
-	loaded   map[int64]*version // available and retired-but-draining
+	mu     sync.Mutex
+	loaded map[int64]*version // available and retired-but-draining
+	// gone are available versions whose folders have disappeared: still served, as TF
+	// Serving's availability-preserving policy serves them, until the next add.
+	gone     map[int64]bool
 	closed   bool
 	closing  int           // shutdowns in progress
 	drained  chan struct{} // closed when closed and nothing is loaded or closing
@@ -34,7 +37,7 @@ type registry struct {
 }
 
 func newRegistry(keep int, log *slog.Logger) *registry {
-	return &registry{keep: keep, log: log, loaded: map[int64]*version{}, drained: make(chan struct{})}
+	return &registry{keep: keep, log: log, loaded: map[int64]*version{}, gone: map[int64]bool{}, drained: make(chan struct{})}
 }
 
 // notFound is TF Serving's message for a servable it does not have.
@@ -87,8 +90,23 @@ func (r *registry) latestLocked() *version {
 	return best
 }
 
-// available lists the available version numbers, newest first.
+// available lists the available version numbers whose folders are still there,
+// newest first.
 func (r *registry) available() []int64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []int64
+	for _, v := range r.loaded {
+		if !v.retired && !r.gone[v.num] {
+			out = append(out, v.num)
+		}
+	}
+	slices.SortFunc(out, cmpDesc)
+	return out
+}
+
+// loadedNums lists every available version number, removed folders included.
+func (r *registry) loadedNums() []int64 {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	var out []int64
@@ -97,7 +115,6 @@ func (r *registry) available() []int64 {
 			out = append(out, v.num)
 		}
 	}
-	slices.SortFunc(out, cmpDesc)
 	return out
 }
 
@@ -132,6 +149,13 @@ func (r *registry) add(v *version) bool {
 		// Reloading a number already held: the fresh load wins.
 		r.retireLocked(old)
 	}
+	// A version loaded: the ones whose folders are gone have their replacement.
+	for num := range r.gone {
+		if old := r.loaded[num]; old != nil && num != v.num {
+			r.retireLocked(old)
+		}
+	}
+	clear(r.gone)
 	r.loaded[v.num] = v
 	var avail []*version
 	for _, lv := range r.loaded {
@@ -144,6 +168,26 @@ func (r *registry) add(v *version) bool {
 		r.retireLocked(old)
 	}
 	return true
+}
+
+// removed records that the folders of the available versions nums have disappeared
+// (and that the rest are back). With now, they are retired at once; otherwise they keep
+// serving until add brings a replacement.
+func (r *registry) removed(nums []int64, now bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	clear(r.gone)
+	for _, num := range nums {
+		v := r.loaded[num]
+		switch {
+		case v == nil || v.retired:
+		case now:
+			r.log.Info("model version folder removed: unloading", "version", num)
+			r.retireLocked(v)
+		default:
+			r.gone[num] = true
+		}
+	}
 }
 
 func (r *registry) retireLocked(v *version) {

@@ -4,8 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"runtime/debug"
 	"time"
+
+	"github.com/tfflowers/tfflowers/internal/contract"
 )
 
 // watch rescans every model's base folder every PollInterval until ctx is
@@ -42,7 +45,38 @@ func (s *Server) poll(m *servable) {
 		return
 	}
 	m.lastScanErr = ""
+	s.unloadRemoved(m, found)
 	s.sync(m, found)
+}
+
+// unloadRemoved retires the available versions whose folders have disappeared, as TF
+// Serving does: its file-system source stops aspiring them, and its availability-
+// preserving policy unloads them at once when another version still serves or nothing
+// on disk is left to load, and otherwise only once a replacement has loaded (a removed
+// latest keeps answering until the next one is up; if that fails to load, it keeps
+// serving). A folder that is still there but lacks saved_model.pb (being rewritten)
+// is not a removal.
+func (s *Server) unloadRemoved(m *servable, found []diskVersion) {
+	onDisk := map[int64]bool{}
+	wanted := false
+	for _, dv := range found {
+		onDisk[dv.version] = true
+		wanted = wanted || m.Policy.wants(dv.version)
+	}
+	var gone []int64
+	serving := false
+	for _, num := range m.reg.loadedNums() {
+		if onDisk[num] {
+			serving = true
+			continue
+		}
+		if st, err := os.Stat(contract.VersionDir(m.BaseDir, num)); err == nil && st.IsDir() {
+			serving = true
+			continue
+		}
+		gone = append(gone, num)
+	}
+	m.reg.removed(gone, serving || !wanted)
 }
 
 // sync loads the on-disk versions (found, newest first) that m's policy
