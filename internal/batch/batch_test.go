@@ -243,7 +243,9 @@ func TestBatchKilledInterruptedAndResumed(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "job a to be done and job b to checkpoint", 60*time.Second, func() bool {
+	// Two trainings in child processes: ~40 s on 2 quiet cores, over a minute when other
+	// work shares them.
+	waitFor(t, "job a to be done and job b to checkpoint", 180*time.Second, func() bool {
 		return isStatus("a", batch.StatusDone)() && hasCheckpoint(root, "b")
 	})
 	if err := cmd.Process.Kill(); err != nil {
