@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+	"os"
 
 	"github.com/tfflowers/tfflowers/internal/contract"
 )
@@ -298,10 +299,16 @@ func (b *bufferedAt) ReadAt(p []byte, off int64) (int, error) {
 // TensorFlow 2.21 decodes it but 2.18 does not, and what tfflowers accepts must not depend
 // on the TensorFlow it runs on (the dataset scanner skips WebP for the same reason).
 func DecodeHints(data []byte) (orientation, scale int, err error) {
-	if SniffFormat(data) == FormatWebP {
-		return 1, 1, fmt.Errorf("%s", undecodableReason(data))
+	return decodeHints(data, bytes.NewReader(data), int64(len(data)))
+}
+
+// decodeHints is DecodeHints for an image whose first bytes are head, read from r (size
+// bytes long) as far as its header goes.
+func decodeHints(head []byte, r io.ReaderAt, size int64) (orientation, scale int, err error) {
+	if SniffFormat(head) == FormatWebP {
+		return 1, 1, fmt.Errorf("%s", undecodableReason(head))
 	}
-	h, err := InspectImage(data)
+	h, err := inspectImage(r, size)
 	if err != nil {
 		return 1, 1, nil
 	}
@@ -309,4 +316,29 @@ func DecodeHints(data []byte) (orientation, scale int, err error) {
 		return 1, 1, err
 	}
 	return h.Orientation, scale, nil
+}
+
+// DecodeHints is DecodeHints of the sample's image. For an image file it reads the
+// header alone, not the pixels: a cluster's chief decides how each image is decoded and
+// leaves reading it to the worker that decodes it.
+func (s Sample) DecodeHints() (orientation, scale int, err error) {
+	if s.inRecord || s.path == "" {
+		data, err := s.ReadBytes()
+		if err != nil {
+			return 1, 1, err
+		}
+		return DecodeHints(data)
+	}
+	f, err := os.Open(s.path)
+	if err != nil {
+		return 1, 1, fmt.Errorf("read image %s: %w", s.Name, err)
+	}
+	defer f.Close() // read-only: a close error cannot lose data
+	st, err := f.Stat()
+	if err != nil {
+		return 1, 1, fmt.Errorf("read image %s: %w", s.Name, err)
+	}
+	head := make([]byte, sniffLen)
+	n, _ := f.ReadAt(head, 0)
+	return decodeHints(head[:n], f, st.Size())
 }

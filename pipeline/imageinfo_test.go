@@ -130,3 +130,41 @@ func TestScanFoldersHugeImages(t *testing.T) {
 		t.Fatalf("strict ReadTFRecords = %v, want ErrImageTooLarge", err)
 	}
 }
+
+// TestSampleDecodeHints: a sample's hints, read from its file's header alone, are those
+// of its whole bytes, for an upright, a rotated, a huge and a WebP file.
+func TestSampleDecodeHints(t *testing.T) {
+	root := t.TempDir()
+	webp := append([]byte("RIFF\x10\x00\x00\x00WEBPVP8 "), make([]byte, 16)...)
+	writeFiles(t, root, map[string][]byte{
+		"a/up.jpg":      fakeJPEG("a"),
+		"a/rotated.jpg": fixtures.WithExif(fixtures.JPEG(fixtures.Quadrants(64, 48)), 6, false),
+		"b/huge.jpg":    fixtures.HugeGrayJPEG(10000, 10000),
+		"b/x.webp":      webp,
+	})
+	for _, name := range []string{"a/up.jpg", "a/rotated.jpg", "b/huge.jpg", "b/x.webp"} {
+		path := filepath.Join(root, name)
+		data, _ := os.ReadFile(path)
+		wo, ws, werr := DecodeHints(data)
+		s := Sample{Name: path, path: path}
+		o, sc, err := s.DecodeHints()
+		if o != wo || sc != ws || (err == nil) != (werr == nil) {
+			t.Errorf("%s: Sample.DecodeHints = %d, %d, %v; DecodeHints = %d, %d, %v", name, o, sc, err, wo, ws, werr)
+		}
+		if s.File() != path {
+			t.Errorf("%s: File() = %q", name, s.File())
+		}
+	}
+	if o, sc, _ := (Sample{Name: "r", path: filepath.Join(root, "a/rotated.jpg")}).DecodeHints(); o != 6 || sc != 1 {
+		t.Errorf("rotated: orientation %d scale %d, want 6, 1", o, sc)
+	}
+	if _, sc, _ := (Sample{Name: "h", path: filepath.Join(root, "b/huge.jpg")}).DecodeHints(); sc != 4 {
+		t.Errorf("huge JPEG: scale %d, want 4", sc)
+	}
+	if _, _, err := (Sample{Name: "w", path: filepath.Join(root, "b/x.webp")}).DecodeHints(); err == nil {
+		t.Error("WebP: no error")
+	}
+	if (Sample{Name: "r#0", path: "r.tfrec", inRecord: true}).File() != "" {
+		t.Error("a TFRecord sample has a File")
+	}
+}

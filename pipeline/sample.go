@@ -25,6 +25,14 @@ type Sample struct {
 	recLen    uint64
 }
 
+// File is the sample's image file, or "" for an image inside a TFRecord file.
+func (s Sample) File() string {
+	if s.inRecord {
+		return ""
+	}
+	return s.path
+}
+
 // Skipped is a file (or TFRecord record) that was found but not usable.
 type Skipped struct {
 	Name   string
