@@ -118,11 +118,22 @@ func (b Batch) slice(lo, hi int) Batch {
 type towerSlice struct {
 	lo, hi int
 	pad    bool
+	slots  []int32 // device batches: where the rows' images sit in the tower's bank
 }
 
 // plan cuts n rows into runs of at most micro rows per tower (micro 0: one run).
-func (t *TrainGraph) plan(n, micro int) [][]towerSlice {
-	nt := len(t.towers)
+func (t *TrainGraph) plan(n, micro int) [][]towerSlice { return planRuns(n, micro, len(t.towers)) }
+
+// runs is b's cut into runs and towers: a device batch's own, else plan's.
+func (t *TrainGraph) runs(b Batch, micro int) [][]towerSlice {
+	if b.Device != nil {
+		return b.Device.runs
+	}
+	return t.plan(len(b.Labels), micro)
+}
+
+// planRuns cuts n rows into runs of at most micro rows for each of nt towers.
+func planRuns(n, micro, nt int) [][]towerSlice {
 	if micro <= 0 {
 		micro = (n + nt - 1) / nt
 	}
@@ -146,12 +157,25 @@ func (t *TrainGraph) plan(n, micro int) [][]towerSlice {
 
 // towerFeeds adds tower tw's inputs for rows sl of b (n rows in all).
 func (t *TrainGraph) towerFeeds(feeds map[tf.Output]*tf.Tensor, tw tower, b Batch, sl towerSlice, n int) error {
-	part, err := t.feedsFor(tw, b.slice(sl.lo, sl.hi))
-	if err != nil {
-		return err
-	}
-	for k, v := range part {
-		feeds[k] = v
+	if b.Device != nil {
+		// The images are on the tower's device already: feed where they sit.
+		labels, err := Int64Tensor(b.Labels[sl.lo:sl.hi], int64(sl.hi-sl.lo))
+		if err != nil {
+			return err
+		}
+		idx, err := tf.NewTensor(sl.slots)
+		if err != nil {
+			return err
+		}
+		feeds[tw.labels], feeds[t.devIn.inputs[tw.index].index] = labels, idx
+	} else {
+		part, err := t.feedsFor(tw, b.slice(sl.lo, sl.hi))
+		if err != nil {
+			return err
+		}
+		for k, v := range part {
+			feeds[k] = v
+		}
 	}
 	weight := float32(sl.hi-sl.lo) / float32(n)
 	if sl.pad {
@@ -172,7 +196,7 @@ func (t *TrainGraph) slicedStep(sess *Session, b Batch, o StepOptions) (loss flo
 		if t.FineTune == nil {
 			return 0, 0, fmt.Errorf("tfops: fine-tune step requested but no backbone variables are trainable")
 		}
-		if b.Images == nil {
+		if b.Images == nil && b.Device == nil {
 			return 0, 0, fmt.Errorf("tfops: fine-tune steps need images, not cached features")
 		}
 		phase = t.acc.all
@@ -181,7 +205,7 @@ func (t *TrainGraph) slicedStep(sess *Session, b Batch, o StepOptions) (loss flo
 	lr, _ := tf.NewTensor(float32(o.LR))
 	rate, _ := tf.NewTensor(float32(o.Dropout))
 	seed, _ := tf.NewTensor(o.Seed[:])
-	runs := t.plan(n, o.MicroBatch)
+	runs := t.runs(b, o.MicroBatch)
 	var lossSum float64
 	for r, run := range runs {
 		feeds := map[tf.Output]*tf.Tensor{t.LR: lr, t.Dropout: rate, t.DropSeed: seed}
@@ -232,7 +256,7 @@ func (t *TrainGraph) EvaluateSlices(sess *Session, b Batch, micro int) (probs []
 		return t.Evaluate(sess, b)
 	}
 	probs = make([]float32, 0, n*t.cfg.NumClasses)
-	for _, run := range t.plan(n, micro) {
+	for _, run := range t.runs(b, micro) {
 		feeds := map[tf.Output]*tf.Tensor{}
 		var fetches []tf.Output
 		for k, sl := range run {
@@ -280,6 +304,39 @@ func (t *TrainGraph) ExtractFeatures(sess *Session, images []float32, n, size, m
 				return nil, err
 			}
 			feeds[t.towers[k].input] = in
+			fetches = append(fetches, t.towers[k].features)
+		}
+		out, err := sess.Run("extract features", feeds, fetches, nil)
+		if err != nil {
+			return nil, err
+		}
+		for k, sl := range run {
+			if sl.pad {
+				continue
+			}
+			f, err := Float32s(out[k])
+			if err != nil {
+				return nil, err
+			}
+			feats = append(feats, f...)
+		}
+	}
+	return feats, nil
+}
+
+// ExtractDeviceFeatures runs the backbone on a device batch's images where they were
+// decoded and returns its rows' features (Len()*h*w*C), in row order.
+func (t *TrainGraph) ExtractDeviceFeatures(sess *Session, b *DeviceBatch) ([]float32, error) {
+	var feats []float32
+	for _, run := range b.runs {
+		feeds := map[tf.Output]*tf.Tensor{}
+		var fetches []tf.Output
+		for k, sl := range run {
+			idx, err := tf.NewTensor(sl.slots)
+			if err != nil {
+				return nil, err
+			}
+			feeds[t.devIn.inputs[k].index] = idx
 			fetches = append(fetches, t.towers[k].features)
 		}
 		out, err := sess.Run("extract features", feeds, fetches, nil)

@@ -122,23 +122,7 @@ func NewImageDecoder(size int, resize string, aug Augment, cfg SessionConfig, in
 	if aug.Enabled() {
 		d.seed = op.Placeholder(s.SubScope("seed"), tf.Int64, op.PlaceholderShape(tf.MakeShape(2)))
 	}
-	for i, r := range decodeScales {
-		ss := s.SubScope(fmt.Sprintf("scale%d", r))
-		var img tf.Output
-		if r == 1 {
-			img = op.DecodeImage(ss.SubScope("decode"), d.contents, op.DecodeImageChannels(3), op.DecodeImageExpandAnimations(false))
-		} else {
-			img = op.DecodeJpeg(ss.SubScope("decode"), d.contents, op.DecodeJpegChannels(3), op.DecodeJpegRatio(int64(r)))
-		}
-		img = OrientImage(ss.SubScope("orient"), img, d.orientation)
-		if resize == ResizeCrop {
-			img = CentreSquare(ss.SubScope("centre_square"), img)
-		}
-		d.plain[i] = normalize(ss.SubScope("plain"), resizeTo(ss.SubScope("plain"), img, size))
-		if aug.Enabled() {
-			d.augm[i] = normalize(ss.SubScope("augmented"), augmentOps(ss.SubScope("augment"), img, d.seed, size, aug))
-		}
-	}
+	d.plain, d.augm = decodeBranches(s, d.contents, d.orientation, d.seed, size, resize, aug)
 	g, ferr := s.Finalize()
 	if ferr != nil {
 		return nil, &GraphError{Step: "build image decoder", Err: ferr}
@@ -150,6 +134,43 @@ func NewImageDecoder(size int, resize string, aug Augment, cfg SessionConfig, in
 		return nil, err
 	}
 	return d, nil
+}
+
+// decodeBranches builds the preprocessing of one encoded image (contents, a string
+// scalar) for each of decodeScales: decode (JPEGs at 1/r scale), orient, crop as resize
+// says, then resize and normalize (plain) or augment with seed (augm, when aug is on).
+// The local decoder and the workers' input pipelines (device_input.go) both call it, so
+// an image becomes the same model input wherever it is decoded.
+func decodeBranches(s *op.Scope, contents, orientation, seed tf.Output, size int, resize string, aug Augment) (plain, augm [4]tf.Output) {
+	for i, r := range decodeScales {
+		ss := s.SubScope(fmt.Sprintf("scale%d", r))
+		var img tf.Output
+		if r == 1 {
+			img = op.DecodeImage(ss.SubScope("decode"), contents, op.DecodeImageChannels(3), op.DecodeImageExpandAnimations(false))
+		} else {
+			img = op.DecodeJpeg(ss.SubScope("decode"), contents, op.DecodeJpegChannels(3), op.DecodeJpegRatio(int64(r)))
+		}
+		img = OrientImage(ss.SubScope("orient"), img, orientation)
+		if resize == ResizeCrop {
+			img = CentreSquare(ss.SubScope("centre_square"), img)
+		}
+		plain[i] = normalize(ss.SubScope("plain"), resizeTo(ss.SubScope("plain"), img, size))
+		if aug.Enabled() {
+			augm[i] = normalize(ss.SubScope("augmented"), augmentOps(ss.SubScope("augment"), img, seed, size, aug))
+		}
+	}
+	return plain, augm
+}
+
+// scaleIndex is the index in decodeScales of a JPEG scale denominator (0 for anything
+// else: full scale).
+func scaleIndex(r int) int {
+	for i, v := range decodeScales {
+		if v == r {
+			return i
+		}
+	}
+	return 0
 }
 
 // OrientImage applies an EXIF orientation (int32 scalar, 1..8) to a decoded [h,w,c]
@@ -224,11 +245,7 @@ func (d *ImageDecoder) Decode(data []byte, seed *[2]int64, dst []float32) error 
 		if err != nil {
 			return fmt.Errorf("%w: %w", ErrDecode, err)
 		}
-		for i, v := range decodeScales {
-			if v == r {
-				scale = i
-			}
-		}
+		scale = scaleIndex(r)
 		if o >= 1 && o <= 8 {
 			orientation = int32(o)
 		}

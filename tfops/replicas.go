@@ -28,6 +28,7 @@ import (
 // device, or a replica.
 type tower struct {
 	device                                                   string // "" for the training graph itself
+	index                                                    int    // its place in TrainGraph.towers
 	input, features, labels, rowOffset, batchRows, gradScale tf.Output
 	loss, correct, probs                                     tf.Output
 	grads                                                    []tf.Output // aligned with TrainGraph.trained, unscaled
@@ -39,7 +40,13 @@ func (t *TrainGraph) Replicas() int { return len(t.towers) }
 // Replicate spreads every step, evaluation and feature extraction over devices (full
 // TensorFlow device names, e.g. /device:CPU:1, /device:GPU:0, /job:worker/task:1/device:CPU:0),
 // one replica each. Call it once, after BuildTrainGraph and before the first run.
-func (t *TrainGraph) Replicate(g *tf.Graph, devices []string) (err error) {
+func (t *TrainGraph) Replicate(g *tf.Graph, devices []string) error {
+	return t.replicate(g, devices, nil)
+}
+
+// replicate is Replicate; inputs, if not nil, are the towers' inputs (one per device)
+// instead of copies of the training graph's input placeholder.
+func (t *TrainGraph) replicate(g *tf.Graph, devices []string, inputs []tf.Output) (err error) {
 	if len(devices) < 2 {
 		return fmt.Errorf("tfops: replicate needs at least 2 devices, got %v", devices)
 	}
@@ -59,6 +66,12 @@ func (t *TrainGraph) Replicate(g *tf.Graph, devices []string) (err error) {
 	shared := map[string]bool{t.Dropout.Op.Name(): true, t.DropSeed.Op.Name(): true}
 	roots := []tf.Output{one.loss, one.correct, one.probs, one.features, one.input, one.labels, one.rowOffset, one.batchRows}
 	roots = append(roots, one.grads...)
+	if inputs != nil {
+		if len(inputs) != len(devices) {
+			return fmt.Errorf("tfops: replicate: %d inputs for %d devices", len(inputs), len(devices))
+		}
+		shared[one.input.Op.Name()] = true // each copy reads its own input instead
+	}
 	nodes, err := closure(&gd, roots, func(n *ndpb.NodeDef) bool {
 		return shared[n.Name] || n.Op == "VarHandleOp" || n.Op == "ReadVariableOp"
 	})
@@ -93,7 +106,11 @@ func (t *TrainGraph) Replicate(g *tf.Graph, devices []string) (err error) {
 					if src == nil {
 						return fmt.Errorf("tfops: replicate: no op %q", name)
 					}
-					opts.AddInputMapping(name, idx, src.Output(idx))
+					to := src.Output(idx)
+					if inputs != nil && name == one.input.Op.Name() && idx == one.input.Index {
+						to = inputs[k]
+					}
+					opts.AddInputMapping(name, idx, to)
 					mapped[in] = true
 				}
 				kept = append(kept, in)
@@ -119,7 +136,13 @@ func (t *TrainGraph) Replicate(g *tf.Graph, devices []string) (err error) {
 			}
 			return c.Output(o.Index)
 		}
-		tw := tower{device: dev, input: find(one.input), features: find(one.features), labels: find(one.labels),
+		input := one.input
+		if inputs != nil {
+			input = inputs[k]
+		} else {
+			input = find(one.input)
+		}
+		tw := tower{device: dev, index: k, input: input, features: find(one.features), labels: find(one.labels),
 			rowOffset: find(one.rowOffset), batchRows: find(one.batchRows), loss: find(one.loss), correct: find(one.correct), probs: find(one.probs)}
 		for _, gr := range one.grads {
 			tw.grads = append(tw.grads, find(gr))

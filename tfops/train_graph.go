@@ -59,6 +59,7 @@ type TrainGraph struct {
 	initVars []*Variable
 	acc      *accumulation
 	towers   []tower // the graph itself, or its replicas (replicas.go)
+	devIn    *DeviceInputs
 }
 
 // BuildTrainGraph adds the training ops for features (a backbone output of g) to g.
@@ -191,6 +192,9 @@ type Batch struct {
 	Images    []float32 // N*size*size*3
 	ImageSize int
 	Labels    []int64
+	// Device, instead of Images, is a batch whose images were decoded on the towers'
+	// devices (DeviceInputs); Labels are its rows' labels, in row order.
+	Device *DeviceBatch
 }
 
 func (t *TrainGraph) feeds(b Batch) (map[tf.Output]*tf.Tensor, error) {
