@@ -9,9 +9,9 @@
 #
 # Environment: TFFLOWERS_SHARED (../shared), BENCH_IMAGE_SIZE (192), BENCH_OUT (build/bench_cluster),
 # TFFLOWERS_BIN (bin/tfflowers), TFFLOWERS_BASE (models/base).
-# The chief decodes images on its own single thread in both runs (the workers receive
-# pixels), so the ratio bounds what the workers add; the load average is printed because
-# the machine may be shared.
+# In the cluster run each worker reads and decodes its own rows' images (the chief reads
+# headers only); the one-process run decodes on its own. The load average is printed
+# because the machine may be shared.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 N=${1:-40}

@@ -111,18 +111,21 @@ type Metrics struct {
 	Device     string `json:"device"`
 	Seed       uint64 `json:"seed"`
 	// BaseWeights is the base model's WeightsFingerprint: export refuses another base.
-	BaseWeights  string         `json:"base_weights_fingerprint,omitempty"`
-	Config       RunConfig      `json:"config"`
-	Classes      []string       `json:"classes"`
-	TrainImages  int            `json:"train_images"`
-	ValImages    int            `json:"val_images"`
-	TestImages   int            `json:"test_images"`
-	Skipped      int            `json:"skipped_files"`
-	Epochs       []EpochMetrics `json:"epochs"`
-	BestEpoch    int            `json:"best_epoch"`
-	BestValLoss  float64        `json:"best_val_loss"`
-	FinalValAcc  float64        `json:"final_val_accuracy"`
-	FinalValLoss float64        `json:"final_val_loss"`
+	BaseWeights string    `json:"base_weights_fingerprint,omitempty"`
+	Config      RunConfig `json:"config"`
+	Classes     []string  `json:"classes"`
+	TrainImages int       `json:"train_images"`
+	ValImages   int       `json:"val_images"`
+	TestImages  int       `json:"test_images"`
+	Skipped     int       `json:"skipped_files"`
+	// WorkerDecodes is how many images each cluster worker read and decoded (--cluster: the
+	// input pipeline runs on the workers; the chief reads headers only).
+	WorkerDecodes []int64        `json:"worker_decodes,omitempty"`
+	Epochs        []EpochMetrics `json:"epochs"`
+	BestEpoch     int            `json:"best_epoch"`
+	BestValLoss   float64        `json:"best_val_loss"`
+	FinalValAcc   float64        `json:"final_val_accuracy"`
+	FinalValLoss  float64        `json:"final_val_loss"`
 	// FinalValAccCI is the 95 % Wilson interval of FinalValAcc.
 	FinalValAccCI report.Interval `json:"final_val_accuracy_ci95"`
 	// Test is the held-out test set's one evaluation of the final model; nil without a test set.

@@ -43,6 +43,7 @@ type testCluster struct {
 	file  string
 	spec  []byte
 	procs map[int]*exec.Cmd
+	dir   string // the workers' working folder ("": the test's)
 }
 
 func newTestCluster(t *testing.T, addrs []string) *testCluster {
@@ -64,7 +65,7 @@ func newTestCluster(t *testing.T, addrs []string) *testCluster {
 func (c *testCluster) start(i int) {
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%d", workerEnv, i), "TF_CONFIG="+string(c.spec), "TF_CPP_MIN_LOG_LEVEL=2")
-	cmd.Stderr = os.Stderr
+	cmd.Stderr, cmd.Dir = os.Stderr, c.dir
 	if err := cmd.Start(); err != nil {
 		c.t.Fatal(err)
 	}
@@ -125,9 +126,53 @@ func TestClusterTrainsAsOneProcess(t *testing.T) {
 			t.Fatalf("epoch %d: cluster losses %.6f/%.6f, one process %.6f/%.6f", e.Epoch, e.TrainLoss, e.ValLoss, w.TrainLoss, w.ValLoss)
 		}
 	}
-	images := int64(got.Metrics.TrainImages + got.Metrics.ValImages)
-	if c := got.Metrics.Cache; c == nil || c.Misses != images || c.Writes != images {
+	m := got.Metrics
+	images := int64(m.TrainImages + m.ValImages)
+	if c := m.Cache; c == nil || c.Misses != images || c.Writes != images {
 		t.Fatalf("cache stats %+v: want each of the %d images extracted once", c, images)
+	}
+	// Every image was read and decoded on a worker (the chief builds no decoder in a
+	// cluster): the frozen phase's extraction once per image, then each fine-tuning epoch's
+	// training and validation images, the final validation and the test set.
+	decodes := images + int64(cfg.FineTuneEpochs)*images + int64(m.ValImages+m.TestImages)
+	if d := m.WorkerDecodes; len(d) != 2 || d[0] == 0 || d[1] == 0 || d[0]+d[1] != decodes {
+		t.Fatalf("worker decodes %v, want %d images decoded, spread over both workers", d, decodes)
+	}
+	t.Logf("images decoded per worker: %v", m.WorkerDecodes)
+	if w := want.Metrics.WorkerDecodes; w != nil {
+		t.Fatalf("the one-process run reports worker decodes %v", w)
+	}
+}
+
+// TestClusterWorkerWithoutData: a worker that does not see the training data at the
+// chief's path stops train before it trains, with an error naming the worker. The data's
+// path goes through /proc/self/cwd, which each process resolves in its own working
+// folder: the chief's holds the data, the workers' does not (a worker without the shared
+// volume).
+func TestClusterWorkerWithoutData(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a local cluster; skipped with -short")
+	}
+	data := subset(t, 2)
+	cfg := clusterConfig(t, data)
+	chief := t.TempDir()
+	if err := os.Symlink(data, filepath.Join(chief, "data")); err != nil {
+		t.Fatal(err)
+	}
+	addrs := freeAddrs(t, 2)
+	c := newTestCluster(t, addrs)
+	c.dir = t.TempDir()
+	c.start(0)
+	c.start(1)
+	t.Chdir(chief)
+	cfg.Data = "/proc/self/cwd/data"
+	cfg.Cluster, cfg.ClusterWait = c.file, 30*time.Second
+	_, err := train.Run(context.Background(), cfg)
+	if !errors.Is(err, train.ErrWorkerData) || !strings.Contains(err.Error(), "task 0 ("+addrs[0]+")") || !strings.Contains(err.Error(), "same path on every worker") {
+		t.Fatalf("train with workers that do not see the data returned %v, want ErrWorkerData naming task 0", err)
+	}
+	if cks, _ := filepath.Glob(filepath.Join(cfg.Out, "checkpoints", "step-*")); len(cks) != 0 {
+		t.Fatalf("checkpoints written before the data check failed: %v", cks)
 	}
 }
 
@@ -161,6 +206,12 @@ func TestClusterWorkerFaults(t *testing.T) {
 	addrs := freeAddrs(t, 2)
 	c := newTestCluster(t, addrs)
 	c.start(0) // task 1 never starts
+	// Task 0 up first, so that the 2 s below time task 1 alone (a worker takes seconds to
+	// start on a loaded machine).
+	up, _ := cluster.Parse([]byte(`{"cluster": {"worker": ["`+addrs[0]+`"]}}`), "test")
+	if err := up.WaitReady(time.Minute); err != nil {
+		t.Fatal(err)
+	}
 	cfg := clusterConfig(t, data)
 	cfg.Cluster, cfg.ClusterWait = c.file, 2*time.Second
 	start := time.Now()

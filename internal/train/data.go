@@ -132,15 +132,27 @@ type batch struct {
 	features []float32 // n * featLen (the head input), when images == nil
 	images   []float32 // n * size*size*3
 	bad      []string  // samples dropped because they could not be decoded
+	// device, instead of images, holds a cluster batch's images on the workers, in a bank
+	// that release gives back: call done once the step or evaluation has run.
+	device  *tfops.DeviceBatch
+	release func()
 }
 
 func (b *batch) n() int { return len(b.labels) }
 
+// done gives back what the batch holds on the workers (nothing for other batches).
+func (b *batch) done() {
+	if b.release != nil {
+		b.release()
+	}
+}
+
 // source turns samples into batches. Safe for concurrent use.
 type source struct {
 	extract  func(images []float32, n int) ([]float32, error) // backbone features, over every replica
-	dec      *tfops.ImageDecoder
-	cache    *pipeline.FeatureCache // nil: no on-disk cache
+	dec      *tfops.ImageDecoder                              // nil when the workers decode (remote)
+	remote   *remoteInput                                     // --cluster: the input pipeline runs on the workers
+	cache    *pipeline.FeatureCache                           // nil: no on-disk cache
 	size     int
 	featLen  int
 	workers  int
@@ -217,15 +229,23 @@ type pending struct {
 	ids    []string  // features mode: content ids, the cache keys
 	misses []int     // features mode: the samples the cache did not have, in batch order
 	images []float32 // features mode: decoded images of the misses, packed in misses' order
+
+	withImages bool               // the batch carries images (else features)
+	dev        *tfops.DeviceBatch // remote: the rows decoded on the workers
+	devRows    []int              // remote: dev's rows, as rows of b
+	release    func()             // remote: gives dev's bank back
 }
 
 // prepare reads, checks the cache and decodes batch idx. augmentEpoch >= 0 asks for
 // augmented images (seeded by seed, epoch and sample); withImages forces images
 // (fine-tuning); otherwise the batch carries backbone features.
-func (s *source) prepare(ctx context.Context, idx int, samples []pipeline.Sample, augmentEpoch int, withImages bool) (*pending, error) {
+func (s *source) prepare(ctx context.Context, idx int, samples []pipeline.Sample, augmentEpoch int, withImages bool, pool bankPool) (*pending, error) {
 	n := len(samples)
-	p := &pending{b: &batch{index: idx, labels: make([]int64, n), names: make([]string, n)}, ok: make([]bool, n)}
-	if augmentEpoch >= 0 || withImages {
+	p := &pending{b: &batch{index: idx, labels: make([]int64, n), names: make([]string, n)}, ok: make([]bool, n), withImages: augmentEpoch >= 0 || withImages}
+	if p.withImages && s.remote != nil {
+		return p, s.prepareRemote(ctx, p, samples, augmentEpoch, pool)
+	}
+	if p.withImages {
 		return p, s.decodeAll(ctx, p, samples, augmentEpoch)
 	}
 	// First the cache, then decoding for the misses alone: a warm epoch allocates no
@@ -233,6 +253,9 @@ func (s *source) prepare(ctx context.Context, idx int, samples []pipeline.Sample
 	data, err := s.lookupFeatures(ctx, p, samples)
 	if err != nil || len(p.misses) == 0 {
 		return p, err
+	}
+	if s.remote != nil {
+		return p, s.decodeMissesRemote(ctx, p, samples, data, pool)
 	}
 	return p, s.decodeMisses(ctx, p, samples, data)
 }
@@ -325,6 +348,9 @@ func (s *source) decodeMisses(ctx context.Context, p *pending, samples []pipelin
 // finish runs the backbone once on the misses of the batch that decoded, stores their
 // new features, and drops the samples that failed.
 func (s *source) finish(p *pending) (*batch, error) {
+	if s.remote != nil {
+		return s.finishRemote(p)
+	}
 	b := p.b
 	per := s.size * s.size * 3
 	if b.images != nil {
@@ -345,18 +371,24 @@ func (s *source) finish(p *pending) (*batch, error) {
 		if err != nil {
 			return nil, err
 		}
-		for j, i := range todo {
-			f := feats[j*s.featLen : (j+1)*s.featLen]
-			copy(b.features[i*s.featLen:], f)
-			if s.cache != nil {
-				if err := s.cache.Put(p.ids[i], f); err != nil {
-					s.cacheFailed(err)
-				}
-				s.remember(p.ids[i], f)
-			}
-		}
+		s.store(p, todo, feats)
 	}
 	return b.compact(p.ok, s.featLen, false), nil
+}
+
+// store puts the features computed for rows todo of p's batch (in todo's order) into the
+// batch and the cache.
+func (s *source) store(p *pending, todo []int, feats []float32) {
+	for j, i := range todo {
+		f := feats[j*s.featLen : (j+1)*s.featLen]
+		copy(p.b.features[i*s.featLen:], f)
+		if s.cache != nil {
+			if err := s.cache.Put(p.ids[i], f); err != nil {
+				s.cacheFailed(err)
+			}
+			s.remember(p.ids[i], f)
+		}
+	}
 }
 
 // record notes sample i's outcome; a failure drops it from the batch (or stops in strict mode).
@@ -419,62 +451,4 @@ func hashName(name string) uint32 {
 	h := fnv.New32a()
 	h.Write([]byte(name)) // never fails
 	return h.Sum32()
-}
-
-// stream produces the batches of one pass over samples (in order) on two goroutines:
-// one reads, checks the cache and decodes batch k+1 while the other runs the backbone on
-// batch k, and results queue two ahead of the training step, so decoding, the backbone
-// and the step overlap.
-func (s *source) stream(ctx context.Context, samples []pipeline.Sample, order []int, batchSize, startBatch, augmentEpoch int, withImages bool) <-chan result {
-	prepared := make(chan *pending, 1)
-	out := make(chan result, 2)
-	var prepErr error
-	go func() {
-		defer close(prepared)
-		for bi := startBatch; bi*batchSize < len(order); bi++ {
-			end := min((bi+1)*batchSize, len(order))
-			picked := make([]pipeline.Sample, 0, end-bi*batchSize)
-			for _, k := range order[bi*batchSize : end] {
-				picked = append(picked, samples[k])
-			}
-			p, err := s.prepare(ctx, bi, picked, augmentEpoch, withImages)
-			if err != nil {
-				prepErr = err // read after prepared is closed
-				return
-			}
-			select {
-			case prepared <- p:
-			case <-ctx.Done():
-				return
-			}
-		}
-	}()
-	go func() {
-		defer close(out)
-		send := func(r result) bool {
-			select {
-			case out <- r:
-				return r.err == nil
-			case <-ctx.Done():
-				return false
-			}
-		}
-		for p := range prepared {
-			b, err := s.finish(p)
-			if !send(result{b, err}) {
-				for range prepared { // let the first stage exit
-				}
-				return
-			}
-		}
-		if prepErr != nil {
-			send(result{nil, prepErr})
-		}
-	}()
-	return out
-}
-
-type result struct {
-	b   *batch
-	err error
 }

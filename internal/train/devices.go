@@ -48,10 +48,35 @@ func (t *trainer) replicate() error {
 	if len(t.replicas) < 2 {
 		return nil
 	}
-	if err := t.graph.Replicate(t.base.Session.Graph(), t.replicas); err != nil {
+	if t.cluster != nil {
+		// Each worker reads and decodes its rows' images itself (remote.go).
+		cfg := t.cfg
+		if err := t.graph.ReplicateWithDeviceInputs(t.base.Session.Graph(), t.replicas, tfops.DeviceInputConfig{
+			Size: cfg.ImageSize, Resize: cfg.Resize, Augment: cfg.Augment, BatchSize: cfg.BatchSize, MicroBatch: cfg.MicroBatch,
+		}); err != nil {
+			return err
+		}
+	} else if err := t.graph.Replicate(t.base.Session.Graph(), t.replicas); err != nil {
 		return err
 	}
 	t.cfg.Logger.Info("data parallel", "replicas", len(t.replicas), "devices", strings.Join(t.replicas, ","))
+	return nil
+}
+
+// startInputs readies the workers' input pipelines (nothing without a cluster): their
+// banks are zeroed, and every worker must read a training image.
+func (t *trainer) startInputs() error {
+	if t.src.remote == nil {
+		return nil
+	}
+	if err := t.src.remote.in.Init(t.base.Session); err != nil {
+		return err
+	}
+	if err := t.src.remote.checkWorkers(t.data.train); err != nil {
+		return err
+	}
+	t.cfg.Logger.Info("input pipeline on the workers: the chief reads image headers, each worker reads and decodes its rows' images",
+		"workers", t.src.remote.in.Devices(), "batches_in_flight", t.src.remote.in.Banks())
 	return nil
 }
 

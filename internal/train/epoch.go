@@ -140,6 +140,7 @@ func (t *trainer) step(ep *epochPlan, b *batch) error {
 			LR: ep.lr, Dropout: cfg.Dropout, Seed: [2]int64{int64(cfg.Seed), int64(t.state.GlobalStep)}, FineTune: ep.fineTune,
 			MicroBatch: cfg.MicroBatch,
 		})
+		b.done()
 		if err != nil {
 			return err
 		}

@@ -37,6 +37,7 @@ func (t *trainer) evaluate(samples []pipeline.Sample, throughBackbone bool) (*va
 			continue
 		}
 		probs, loss, err := t.graph.EvaluateSlices(t.base.Session, t.stepBatch(r.b), cfg.MicroBatch)
+		r.b.done()
 		if err != nil {
 			return nil, err
 		}

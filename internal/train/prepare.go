@@ -37,7 +37,10 @@ func (t *trainer) prepare() error {
 	if err := t.startOutputs(); err != nil {
 		return err
 	}
-	return t.startWeights()
+	if err := t.startWeights(); err != nil {
+		return err
+	}
+	return t.startInputs()
 }
 
 // buildGraph loads the base on the resolved device(s) and adds the head, the loss and
@@ -99,18 +102,28 @@ func (t *trainer) fineTuneVariables() ([]string, error) {
 	return vars, nil
 }
 
-// openSource opens the image decoder and the feature cache the batches come from.
+// openSource opens the image decoder (the workers' input pipelines in a cluster) and the
+// feature cache the batches come from.
 func (t *trainer) openSource() error {
 	cfg := t.cfg
-	dec, err := tfops.NewImageDecoder(cfg.ImageSize, cfg.Resize, cfg.Augment, cfg.Threads, pipeline.DecodeHints)
-	if err != nil {
-		return err
+	var dec *tfops.ImageDecoder // the workers decode in a cluster
+	if t.cluster == nil {
+		var err error
+		if dec, err = tfops.NewImageDecoder(cfg.ImageSize, cfg.Resize, cfg.Augment, cfg.Threads, pipeline.DecodeHints); err != nil {
+			return err
+		}
 	}
 	featLen := 1
 	for _, d := range t.featDim {
 		featLen *= int(d)
 	}
 	t.src = newSource(t.extract, dec, t.openCache(), cfg.ImageSize, featLen, cfg.Seed, cfg.Strict, cfg.Logger)
+	if in := t.graph.DeviceInputs(); in != nil {
+		t.src.remote = &remoteInput{in: in, sess: t.base.Session, workers: t.cluster.Workers(),
+			extract: func(b *tfops.DeviceBatch) ([]float32, error) { return t.graph.ExtractDeviceFeatures(t.base.Session, b) }}
+		// Each decode is a round trip to a worker: keep several in flight per worker.
+		t.src.workers = max(t.src.workers, 4*in.Devices())
+	}
 	return nil
 }
 

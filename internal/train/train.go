@@ -106,7 +106,7 @@ func (t *trainer) saveCheckpoint() (string, error) {
 func round4(v float64) float64 { return math.Round(v*1e4) / 1e4 }
 
 func (t *trainer) stepBatch(b *batch) tfops.Batch {
-	return tfops.Batch{Features: b.features, FeatShape: t.featDim, Images: b.images, ImageSize: t.cfg.ImageSize, Labels: b.labels}
+	return tfops.Batch{Features: b.features, FeatShape: t.featDim, Images: b.images, ImageSize: t.cfg.ImageSize, Labels: b.labels, Device: b.device}
 }
 
 // writeOutputs rewrites metrics.json (and curves.png when due) from the run's state;
@@ -125,6 +125,9 @@ func (t *trainer) writeOutputs(conf *report.Confusion) error {
 		m.Confusion = conf
 	}
 	m.TotalSeconds = time.Since(t.start).Seconds()
+	if t.src.remote != nil {
+		m.WorkerDecodes = t.src.remote.in.Decoded()
+	}
 	if c := t.src.cache; c != nil {
 		st := c.Stats()
 		m.Cache = &contract.CacheStats{Dir: c.Dir(), Hits: st.Hits, Misses: st.Misses, Corrupt: st.Corrupt, Writes: st.Writes,
