@@ -296,7 +296,6 @@ func (t *TrainGraph) ExtractFeatures(sess *Session, images []float32, n, size, m
 	var feats []float32
 	for _, run := range t.plan(n, micro) {
 		feeds := map[tf.Output]*tf.Tensor{}
-		var fetches []tf.Output
 		for k, sl := range run {
 			part := b.slice(sl.lo, sl.hi)
 			in, err := Float32Tensor(part.Images, int64(sl.hi-sl.lo), int64(size), int64(size), 3)
@@ -304,22 +303,35 @@ func (t *TrainGraph) ExtractFeatures(sess *Session, images []float32, n, size, m
 				return nil, err
 			}
 			feeds[t.towers[k].input] = in
-			fetches = append(fetches, t.towers[k].features)
 		}
-		out, err := sess.Run("extract features", feeds, fetches, nil)
+		var err error
+		if feats, err = t.runFeatures(sess, run, feeds, feats); err != nil {
+			return nil, err
+		}
+	}
+	return feats, nil
+}
+
+// runFeatures runs one run's towers on feeds and appends the features of the slices that
+// are not padding to feats, in tower order.
+func (t *TrainGraph) runFeatures(sess *Session, run []towerSlice, feeds map[tf.Output]*tf.Tensor, feats []float32) ([]float32, error) {
+	fetches := make([]tf.Output, len(run))
+	for k := range run {
+		fetches[k] = t.towers[k].features
+	}
+	out, err := sess.Run("extract features", feeds, fetches, nil)
+	if err != nil {
+		return nil, err
+	}
+	for k, sl := range run {
+		if sl.pad {
+			continue
+		}
+		f, err := Float32s(out[k])
 		if err != nil {
 			return nil, err
 		}
-		for k, sl := range run {
-			if sl.pad {
-				continue
-			}
-			f, err := Float32s(out[k])
-			if err != nil {
-				return nil, err
-			}
-			feats = append(feats, f...)
-		}
+		feats = append(feats, f...)
 	}
 	return feats, nil
 }
@@ -330,28 +342,16 @@ func (t *TrainGraph) ExtractDeviceFeatures(sess *Session, b *DeviceBatch) ([]flo
 	var feats []float32
 	for _, run := range b.runs {
 		feeds := map[tf.Output]*tf.Tensor{}
-		var fetches []tf.Output
 		for k, sl := range run {
 			idx, err := tf.NewTensor(sl.slots)
 			if err != nil {
 				return nil, err
 			}
 			feeds[t.devIn.inputs[k].index] = idx
-			fetches = append(fetches, t.towers[k].features)
 		}
-		out, err := sess.Run("extract features", feeds, fetches, nil)
-		if err != nil {
+		var err error
+		if feats, err = t.runFeatures(sess, run, feeds, feats); err != nil {
 			return nil, err
-		}
-		for k, sl := range run {
-			if sl.pad {
-				continue
-			}
-			f, err := Float32s(out[k])
-			if err != nil {
-				return nil, err
-			}
-			feats = append(feats, f...)
 		}
 	}
 	return feats, nil
