@@ -15,17 +15,20 @@ WORKDIR /src
 COPY scripts/install_build_deps.sh scripts/install_build_deps.sh
 RUN bash scripts/install_build_deps.sh
 ARG VARIANT
+# The pip and Go build caches live in BuildKit cache mounts at fixed paths, not under a home directory.
+ENV PIP_CACHE_DIR=/var/cache/pip \
+    GOCACHE=/var/cache/go-build
 COPY go.mod go.sum ./
 COPY scripts/setup.sh scripts/requirements.txt scripts/
 # setup.sh installs the TensorFlow wheel (tensorflow-cpu, or tensorflow[and-cuda] for VARIANT=gpu).
-RUN --mount=type=cache,target=/root/.cache/pip TFFLOWERS_VARIANT="$VARIANT" bash scripts/setup.sh
+RUN --mount=type=cache,target=/var/cache/pip TFFLOWERS_VARIANT="$VARIANT" bash scripts/setup.sh
 COPY scripts/export_base_model.py scripts/docker_build.sh scripts/
 # Optional: a folder of .npy weights in the build context (the glob copies nothing when it is absent).
 COPY docker-weight[s] docker-weights/
 ARG TFFLOWERS_WEIGHTS=imagenet
 RUN TFFLOWERS_WEIGHTS="$TFFLOWERS_WEIGHTS" bash scripts/docker_build.sh base /opt/tfflowers
 COPY . .
-RUN --mount=type=cache,target=/root/.cache/go-build bash scripts/docker_build.sh app /opt/tfflowers
+RUN --mount=type=cache,target=/var/cache/go-build bash scripts/docker_build.sh app /opt/tfflowers
 
 FROM debian:bookworm-slim AS runtime-cpu
 FROM nvidia/cuda:12.5.1-base-ubuntu24.04 AS runtime-gpu
