@@ -32,6 +32,8 @@ func trainFlags() []ucli.Flag {
 			"gap (global average pooling of the last layer, the codelab's; the default with --fine-tune) or flatten (the codelab's other head)"},
 		&ucli.IntFlag{Name: "image-size", Usage: "images are resized to SIZE x SIZE (default: 224 for the multi head, 192 for gap and flatten)"},
 		&ucli.StringFlag{Name: "resize", Usage: "crop (the centred square, resized) or squash (the whole image, stretched); default: crop for the multi head, squash for gap and flatten"},
+		&ucli.StringFlag{Name: "tta", Value: "none", Usage: "test-time augmentation of the final validation, the test set and the export: none, or flip " +
+			"(each image and its mirror, scores averaged: twice the inference cost)"},
 		&ucli.Float64Flag{Name: "dropout", Value: 0.2, Usage: "dropout rate before the dense layer"},
 		&ucli.Float64Flag{Name: "label-smoothing", Usage: "label smoothing of the one-hot targets (0.1 unless given with --fine-tune or the multi head)"},
 		&ucli.Float64Flag{Name: "lr", Value: 1e-3, Usage: "Adam learning rate"},
@@ -101,7 +103,7 @@ func trainConfig(c *ucli.Context) (train.Config, error) {
 		Version: Version,
 		Data:    c.String("data"), TFRecords: c.StringSlice("tfrecords"), ValDir: c.String("val-dir"), ValSplit: c.Float64("val-split"),
 		TestDir: c.String("test-dir"), TestSplit: c.Float64("test-split"),
-		Strict: c.Bool("strict"), Base: c.String("base"), ImageSize: c.Int("image-size"), Resize: c.String("resize"), Head: c.String("head"),
+		Strict: c.Bool("strict"), Base: c.String("base"), ImageSize: c.Int("image-size"), Resize: c.String("resize"), Head: c.String("head"), TTA: c.String("tta"),
 		Dropout: c.Float64("dropout"), LabelSmoothing: c.Float64("label-smoothing"), LR: c.Float64("lr"),
 		BatchSize: c.Int("batch-size"), MicroBatch: c.Int("micro-batch"), Epochs: c.Int("epochs"), Seed: c.Uint64("seed"), Patience: c.Int("patience"), RestoreBest: c.Bool("restore-best"),
 		Device: c.String("device"), Devices: c.String("devices"),

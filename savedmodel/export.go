@@ -33,6 +33,7 @@ type ExportOptions struct {
 	ImageSize     int
 	Resize        string // tfops.ResizeSquash or ResizeCrop, as the run trained
 	Labels        []string
+	TTA           string // tfops.TTANone (or "") or TTAFlip, as the run evaluated
 	// Checkpoint is the training checkpoint prefix and the variables it holds (head, and
 	// backbone variables that were fine-tuned); every other backbone weight comes from Base.
 	Checkpoint     string
@@ -51,6 +52,7 @@ type ExportInfo struct {
 	ImageSize int      `json:"image_size"`
 	Resize    string   `json:"resize"`
 	Head      string   `json:"head"`
+	TTA       string   `json:"tta,omitempty"` // test-time augmentation built into the graph
 	// HeadLayers are the backbone layers whose pooled activations the head reads.
 	HeadLayers []string       `json:"head_layers"`
 	TFVersion  string         `json:"tensorflow_version"`
@@ -149,7 +151,7 @@ func servingGraph(o ExportOptions) (*tfops.ServingGraph, []string, error) {
 	}
 	sg, err := tfops.BuildServingGraph(tfops.ServingSpec{
 		BaseGraphDef: baseDef, BaseInput: o.Base.Meta.InputTensor, BaseFeatures: o.Base.Meta.FeatureTensor,
-		BaseVariables: varNames, HeadLayers: tensors, ImageSize: o.ImageSize, Resize: o.Resize, Head: o.Head, Labels: o.Labels,
+		BaseVariables: varNames, HeadLayers: tensors, ImageSize: o.ImageSize, Resize: o.Resize, Head: o.Head, Labels: o.Labels, TTA: o.TTA,
 	})
 	if err != nil {
 		return nil, nil, fmt.Errorf("savedmodel: export: %w", err)
@@ -197,7 +199,7 @@ func writeAsset(dir, name string, data []byte) error {
 func writeInfo(dir string, o ExportOptions, version int64) error {
 	layers, _ := tfops.HeadLayers(o.Head) // writeModel has refused an unknown head
 	info, err := json.MarshalIndent(ExportInfo{Format: "tfflowers-export", Version: version, Labels: o.Labels, ImageSize: o.ImageSize,
-		Resize: o.Resize, Head: o.Head, HeadLayers: layers, TFVersion: tfops.Version(), Info: o.Info}, "", "  ")
+		Resize: o.Resize, Head: o.Head, TTA: o.TTA, HeadLayers: layers, TFVersion: tfops.Version(), Info: o.Info}, "", "  ")
 	if err != nil {
 		return fmt.Errorf("savedmodel: export: encode %s: %w", contract.ExportMetaPath, err)
 	}

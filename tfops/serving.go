@@ -21,6 +21,23 @@ type ServingSpec struct {
 	Resize     string // ResizeSquash or ResizeCrop, as in training
 	Head       string
 	Labels     []string
+	TTA        string // TTANone or TTAFlip: the scores average the image and its mirror
+}
+
+// Test-time augmentation modes (train --tta). TTAFlip runs every image and its left-right
+// mirror through the model as one batch and averages the two score vectors: the model
+// was trained on flipped images too, and the mirror's errors are partly its own.
+const (
+	TTANone = "none"
+	TTAFlip = "flip"
+)
+
+// CheckTTA returns an error for a --tta mode that is neither TTANone nor TTAFlip.
+func CheckTTA(mode string) error {
+	if mode != TTANone && mode != TTAFlip {
+		return fmt.Errorf("tfops: test-time augmentation %q unknown: want %s or %s", mode, TTANone, TTAFlip)
+	}
+	return nil
 }
 
 // baseImportPrefix keeps the backbone's node names clear of the serving graph's.
@@ -63,6 +80,12 @@ func BuildServingGraph(spec ServingSpec) (sg *ServingGraph, err error) {
 	if len(spec.Labels) < 2 {
 		return nil, fmt.Errorf("tfops: export needs at least 2 labels, got %d", len(spec.Labels))
 	}
+	if spec.TTA == "" {
+		spec.TTA = TTANone
+	}
+	if err := CheckTTA(spec.TTA); err != nil {
+		return nil, err
+	}
 	g := tf.NewGraph()
 	s := op.NewScopeWithGraph(g)
 	defer guard("build serving graph", s, &err)
@@ -85,6 +108,11 @@ func BuildServingGraph(spec ServingSpec) (sg *ServingGraph, err error) {
 	}
 	sg.Images = op.PlaceholderWithDefault(s.SubScope("images"), decoded, tf.MakeShape(-1, size, size, 3))
 	input := normalize(s.SubScope("preprocess"), sg.Images)
+	if spec.TTA == TTAFlip { // [images; mirrored images]: one backbone run for both views
+		ts := s.SubScope("tta")
+		mirrored := op.ReverseV2(ts.SubScope("mirror"), input, op.Const(ts.SubScope("width_axis"), []int32{2}))
+		input = op.ConcatV2(ts.SubScope("views"), []tf.Output{input, mirrored}, op.Const(ts.SubScope("batch_axis"), int32(0)))
+	}
 
 	baseOpts := tf.GraphImportOptions{Prefix: baseImportPrefix}
 	inName, inIdx, err := SplitTensorName(spec.BaseInput)
@@ -126,8 +154,14 @@ func BuildServingGraph(spec ServingSpec) (sg *ServingGraph, err error) {
 		return nil, err
 	}
 	sg.vars = append(sg.vars, h.kernel, h.bias)
-	sg.Scores = op.Identity(s.SubScope("scores"), h.probs)
-	sg.ClassIDs = op.ArgMax(s.SubScope("class_ids"), h.logits, op.Const(s.SubScope("axis"), int32(1)), op.ArgMaxOutputType(tf.Int64))
+	probs := h.probs
+	if spec.TTA == TTAFlip { // rows 0..n-1 are the images, n..2n-1 their mirrors
+		ts := s.SubScope("tta_mean")
+		views := op.Reshape(ts.SubScope("views"), probs, op.Const(ts.SubScope("shape"), []int32{2, -1, int32(len(spec.Labels))}))
+		probs = op.Mean(ts, views, op.Const(ts.SubScope("view_axis"), int32(0)))
+	}
+	sg.Scores = op.Identity(s.SubScope("scores"), probs)
+	sg.ClassIDs = op.ArgMax(s.SubScope("class_ids"), probs, op.Const(s.SubScope("axis"), int32(1)), op.ArgMaxOutputType(tf.Int64))
 	sg.Classes = op.GatherV2(s.SubScope("classes"), op.Const(s.SubScope("labels"), spec.Labels), sg.ClassIDs, op.Const(s.SubScope("axis0"), int32(0)))
 	sg.saver = buildSaver(s.SubScope("saver"), sg.vars)
 	if s.Err() != nil {

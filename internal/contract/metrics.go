@@ -33,6 +33,7 @@ type RunConfig struct {
 	ImageSize      int      `json:"image_size"`
 	Resize         string   `json:"resize,omitempty"` // "crop" or "squash"; runs from before it squashed
 	Head           string   `json:"head"`
+	TTA            string   `json:"tta,omitempty"` // test-time augmentation of the final evaluation and the export
 	Dropout        float64  `json:"dropout"`
 	LabelSmoothing float64  `json:"label_smoothing"`
 	LR             float64  `json:"lr"`

@@ -25,10 +25,13 @@ type Config struct {
 	TestSplit float64
 	Strict    bool
 
-	Base           string
-	ImageSize      int    // 0: DefaultImageSize(Head)
-	Resize         string // tfops.ResizeSquash or ResizeCrop; "": DefaultResize(Head)
-	Head           string // tfops.HeadMulti, HeadGAP or HeadFlatten; "": DefaultHead(FineTune)
+	Base      string
+	ImageSize int    // 0: DefaultImageSize(Head)
+	Resize    string // tfops.ResizeSquash or ResizeCrop; "": DefaultResize(Head)
+	Head      string // tfops.HeadMulti, HeadGAP or HeadFlatten; "": DefaultHead(FineTune)
+	// TTA (tfops.TTANone or TTAFlip; "": none) is the test-time augmentation of the final
+	// validation and test evaluations and of the export; epochs validate without it.
+	TTA            string
 	Dropout        float64
 	LabelSmoothing float64
 	LR             float64
@@ -198,11 +201,29 @@ func (c *Config) Validate() error {
 	if c.Cluster != "" && (c.Devices != "" || (c.Device != "" && strings.ToLower(c.Device) != "auto")) {
 		return bad("--cluster places one replica per worker task; it does not combine with --device or --devices")
 	}
+	if err := c.validateTTA(); err != nil {
+		return fmt.Errorf("%w: %w", ErrConfig, err)
+	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
 	if c.Progress == nil {
 		c.Progress = io.Discard
+	}
+	return nil
+}
+
+// validateTTA checks --tta and fills in its default (none).
+func (c *Config) validateTTA() error {
+	if c.TTA == "" {
+		c.TTA = tfops.TTANone
+	}
+	if err := tfops.CheckTTA(c.TTA); err != nil {
+		return fmt.Errorf("--tta: %w", err)
+	}
+	// A cluster's images stay on its workers, where the final evaluations cannot mirror them.
+	if c.TTA == tfops.TTAFlip && c.Cluster != "" {
+		return fmt.Errorf("--tta %s does not combine with --cluster (the images stay on the workers): use --tta %s", c.TTA, tfops.TTANone)
 	}
 	return nil
 }

@@ -6,6 +6,7 @@ import (
 
 	"github.com/tfflowers/tfflowers/internal/report"
 	"github.com/tfflowers/tfflowers/pipeline"
+	"github.com/tfflowers/tfflowers/tfops"
 )
 
 // validation is one pass over the validation (or test) set.
@@ -17,8 +18,9 @@ type validation struct {
 
 // evaluate runs samples (the validation or the test set) through the model. Once the
 // backbone is being fine-tuned, cached features are stale, so images go through the
-// whole network.
-func (t *trainer) evaluate(samples []pipeline.Sample, throughBackbone bool) (*validation, error) {
+// whole network. With tta (--tta flip, the final evaluations only) every image is also
+// run mirrored and the two score vectors averaged, as the export's graph does.
+func (t *trainer) evaluate(samples []pipeline.Sample, throughBackbone, tta bool) (*validation, error) {
 	cfg := t.cfg
 	order := make([]int, len(samples))
 	for i := range order {
@@ -29,14 +31,14 @@ func (t *trainer) evaluate(samples []pipeline.Sample, throughBackbone bool) (*va
 	v := &validation{conf: report.NewConfusion(t.data.classes), preds: make([]valPrediction, 0, len(order))}
 	nc := len(t.data.classes)
 	lossSum, seen := 0.0, 0
-	for r := range t.src.stream(runCtx, samples, order, cfg.BatchSize, 0, -1, throughBackbone) {
+	for r := range t.src.stream(runCtx, samples, order, cfg.BatchSize, 0, -1, throughBackbone || tta) {
 		if r.err != nil {
 			return nil, r.err
 		}
 		if r.b.n() == 0 {
 			continue
 		}
-		probs, loss, err := t.graph.EvaluateSlices(t.base.Session, t.stepBatch(r.b), cfg.MicroBatch)
+		probs, loss, err := t.evaluateBatch(r.b, throughBackbone, tta)
 		r.b.done()
 		if err != nil {
 			return nil, err
@@ -57,6 +59,53 @@ func (t *trainer) evaluate(samples []pipeline.Sample, throughBackbone bool) (*va
 	}
 	v.loss = lossSum / float64(seen)
 	return v, nil
+}
+
+// evaluateBatch returns b's scores and mean loss. With tta, b holds images: they and
+// their mirrors each go through the model (the backbone's features first, for a graph
+// that reads features), and the scores and losses of the two views are averaged.
+func (t *trainer) evaluateBatch(b *batch, throughBackbone, tta bool) ([]float32, float64, error) {
+	sess, micro := t.base.Session, t.cfg.MicroBatch
+	if !tta {
+		return t.graph.EvaluateSlices(sess, t.stepBatch(b), micro)
+	}
+	var probs []float32
+	loss := 0.0
+	for _, view := range [][]float32{b.images, mirror(b.images, t.cfg.ImageSize)} {
+		vb := tfops.Batch{Images: view, ImageSize: t.cfg.ImageSize, FeatShape: t.featDim, Labels: b.labels}
+		if !throughBackbone {
+			f, err := t.src.extract(view, b.n())
+			if err != nil {
+				return nil, 0, err
+			}
+			vb = tfops.Batch{Features: f, FeatShape: t.featDim, Labels: b.labels}
+		}
+		p, l, err := t.graph.EvaluateSlices(sess, vb, micro)
+		if err != nil {
+			return nil, 0, err
+		}
+		if probs == nil {
+			probs = make([]float32, len(p))
+		}
+		for i, v := range p {
+			probs[i] += v / 2
+		}
+		loss += l / 2
+	}
+	return probs, loss, nil
+}
+
+// mirror returns images (n x size x size x 3, row-major) flipped left to right, as
+// tfops.TTAFlip's ReverseV2 over the width axis flips them in the export.
+func mirror(images []float32, size int) []float32 {
+	out := make([]float32, len(images))
+	row := size * 3
+	for off := 0; off+row <= len(images); off += row {
+		for x := 0; x < size; x++ {
+			copy(out[off+x*3:off+x*3+3], images[off+(size-1-x)*3:off+(size-x)*3])
+		}
+	}
+	return out
 }
 
 // argmax is the index of row's largest value (the first of equals).

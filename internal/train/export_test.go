@@ -25,10 +25,11 @@ import (
 	"github.com/tfflowers/tfflowers/tfops"
 )
 
-// trainedScores recomputes, in process, what the trained model says about files: the
-// base, the run's head input (pooling) and training graph restored from the run's newest
-// checkpoint, the training decoder with the run's resize mode.
-func trainedScores(t *testing.T, run, base string, size, classes int, files []string) [][]float32 {
+// trainedScores recomputes, in process, what the trained model says about files (their
+// mirror images with mirrored): the base, the run's head input (pooling) and training
+// graph restored from the run's newest checkpoint, the training decoder with the run's
+// resize mode.
+func trainedScores(t *testing.T, run, base string, size, classes int, files []string, mirrored bool) [][]float32 {
 	t.Helper()
 	m := readMetrics(t, run)
 	head, resize := m.Config.Head, m.Config.Resize
@@ -69,6 +70,17 @@ func trainedScores(t *testing.T, run, base string, size, classes int, files []st
 		raw, _ := os.ReadFile(f)
 		if err := dec.Decode(raw, nil, imgs[i*per:(i+1)*per]); err != nil {
 			t.Fatal(err)
+		}
+		if mirrored {
+			img := imgs[i*per : (i+1)*per]
+			for y := 0; y < size; y++ {
+				row := img[y*size*3 : (y+1)*size*3]
+				for x := 0; x < size/2; x++ {
+					for c := 0; c < 3; c++ {
+						row[x*3+c], row[(size-1-x)*3+c] = row[(size-1-x)*3+c], row[x*3+c]
+					}
+				}
+			}
 		}
 	}
 	probs, _, err := tg.Evaluate(b.Session, tfops.Batch{Images: imgs, ImageSize: size, Labels: make([]int64, len(files))})
@@ -184,7 +196,7 @@ func TestExportIsServableAndMatchesTraining(t *testing.T) {
 		t.Fatal(err)
 	}
 	files = append(files, big)
-	want := trainedScores(t, cfg.Out, cfg.Base, cfg.ImageSize, 5, files)
+	want := trainedScores(t, cfg.Out, cfg.Base, cfg.ImageSize, 5, files, false)
 
 	// Reloaded in Go through the C API's SavedModel loader.
 	m, err := savedmodel.LoadExport(cfg.Export, tfops.SessionConfig{})
@@ -352,7 +364,7 @@ func TestCodelabHeadExportMatchesTraining(t *testing.T) {
 	all, _ := filepath.Glob(filepath.Join(data, "*", "*.jpg"))
 	sort.Strings(all)
 	files := []string{all[0], all[13], all[26], all[40]}
-	want := trainedScores(t, cfg.Out, cfg.Base, 192, 5, files)
+	want := trainedScores(t, cfg.Out, cfg.Base, 192, 5, files, false)
 	m, err := savedmodel.LoadExport(res.ExportDir, tfops.SessionConfig{})
 	if err != nil {
 		t.Fatal(err)

@@ -1,6 +1,10 @@
 package train
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/tfflowers/tfflowers/tfops"
+)
 
 // test evaluates the final model once on the held-out test set and records it in the
 // metrics and test_predictions.csv. Nothing before it reads the test images: they cannot
@@ -10,7 +14,7 @@ func (t *trainer) test() (*TestMetrics, error) {
 		t.metrics.Test = nil
 		return nil, nil
 	}
-	v, err := t.evaluate(t.data.test, t.cfg.FineTune)
+	v, err := t.evaluate(t.data.test, t.cfg.FineTune, t.cfg.TTA == tfops.TTAFlip)
 	if err != nil {
 		return nil, fmt.Errorf("test set: %w", err)
 	}

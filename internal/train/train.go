@@ -163,7 +163,7 @@ func (t *trainer) finish() error {
 		t.metrics.RestoredBestEpoch = len(st.History)
 		t.cfg.Logger.Info("restored the best epoch's weights", "epoch", len(st.History), "val_loss", round4(t.state.BestLoss))
 	}
-	v, err := t.evaluate(t.data.val, t.cfg.FineTune)
+	v, err := t.evaluate(t.data.val, t.cfg.FineTune, t.cfg.TTA == tfops.TTAFlip)
 	if err != nil {
 		return err
 	}

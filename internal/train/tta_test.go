@@ -1,0 +1,100 @@
+package train_test
+
+import (
+	"context"
+	"encoding/csv"
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+
+	"github.com/tfflowers/tfflowers/internal/train"
+	"github.com/tfflowers/tfflowers/savedmodel"
+	"github.com/tfflowers/tfflowers/tfops"
+)
+
+// TestFlipTTAExportMatchesTraining: with --tta flip the test set's scores in
+// test_predictions.csv are the mean of each image's and its mirror's scores, and the
+// export's graph gives the same scores from the encoded files.
+func TestFlipTTAExportMatchesTraining(t *testing.T) {
+	if testing.Short() {
+		t.Skip("trains; skipped with -short")
+	}
+	cfg := baseConfig(t, subset(t, 10))
+	cfg.Resize, cfg.Epochs, cfg.TestSplit, cfg.TTA = tfops.ResizeSquash, 2, 0.2, tfops.TTAFlip
+	cfg.Export = filepath.Join(t.TempDir(), "tta")
+	res, err := train.Run(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := readMetrics(t, cfg.Out).Config.TTA; got != tfops.TTAFlip {
+		t.Fatalf("metrics.json config.tta = %q, want %q", got, tfops.TTAFlip)
+	}
+	files, recorded := readScores(t, filepath.Join(cfg.Out, "test_predictions.csv"))
+	if len(files) < 5 {
+		t.Fatalf("test_predictions.csv has %d rows; want the test split's images", len(files))
+	}
+	plain := trainedScores(t, cfg.Out, cfg.Base, cfg.ImageSize, 5, files, false)
+	mirrored := trainedScores(t, cfg.Out, cfg.Base, cfg.ImageSize, 5, files, true)
+	mean := make([][]float32, len(files))
+	for i := range mean {
+		mean[i] = make([]float32, 5)
+		for c := range mean[i] {
+			mean[i][c] = (plain[i][c] + mirrored[i][c]) / 2
+		}
+	}
+	// The CSV keeps 6 decimals; float32 sums of the two views differ in the last bits.
+	if d := maxDiff(mean, recorded); d > 2e-6 {
+		t.Fatalf("test_predictions.csv differs from the mean of the image's and its mirror's scores by %.3g", d)
+	}
+	if d := maxDiff(plain, mean); d < 1e-4 {
+		t.Fatalf("the mirrors changed no score by more than %.3g: the test does not tell TTA from none", d)
+	}
+	m, err := savedmodel.LoadExport(res.ExportDir, tfops.SessionConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	raw := make([][]byte, len(files))
+	for i, f := range files {
+		if raw[i], err = os.ReadFile(f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, _, _, _, err := m.Predict(context.Background(), raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := maxDiff(mean, got); d > 1e-5 {
+		t.Fatalf("the --tta flip export's scores differ from training's by %.3g > 1e-5", d)
+	}
+}
+
+// readScores returns a predictions CSV's files and their p_* columns.
+func readScores(t *testing.T, path string) ([]string, [][]float32) {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	rows, err := csv.NewReader(f).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var files []string
+	var scores [][]float32
+	for _, r := range rows[1:] {
+		files = append(files, r[0])
+		var p []float32
+		for _, v := range r[5:] {
+			x, err := strconv.ParseFloat(v, 32)
+			if err != nil {
+				t.Fatalf("%s: %v", path, err)
+			}
+			p = append(p, float32(x))
+		}
+		scores = append(scores, p)
+	}
+	return files, scores
+}
