@@ -31,19 +31,23 @@ func TestFineTuneDefaults(t *testing.T) {
 	ft := parseTrain(t, "--fine-tune")
 	want := tfops.Augment{Flip: true, Zoom: 0.3, Brightness: 0.1}
 	if ft.FineTuneFrom != "block_6" || ft.FineTuneEpochs != 4 || ft.FineTuneLR != 2e-4 || ft.Augment != want ||
-		ft.LabelSmoothing != 0.1 || !ft.RestoreBest || ft.MicroBatch != 16 || ft.FineTuneSchedule != train.ScheduleCosine || ft.FineTuneWarmup != 0 {
+		ft.LabelSmoothing != 0.1 || !ft.RestoreBest || ft.MicroBatch != 16 || ft.FineTuneSchedule != train.ScheduleCosine || ft.FineTuneWarmup != 0 || ft.TTA != tfops.TTAFlip {
 		t.Fatalf("--fine-tune alone: %+v", ft)
 	}
-	off := parseTrain(t, "--fine-tune", "--augment=false", "--label-smoothing", "0", "--restore-best=false", "--augment-zoom", "0.1", "--micro-batch", "0")
-	if off.Augment.Enabled() || off.LabelSmoothing != 0 || off.RestoreBest || off.MicroBatch != 0 {
+	off := parseTrain(t, "--fine-tune", "--augment=false", "--label-smoothing", "0", "--restore-best=false", "--augment-zoom", "0.1", "--micro-batch", "0", "--tta", "none")
+	if off.Augment.Enabled() || off.LabelSmoothing != 0 || off.RestoreBest || off.MicroBatch != 0 || off.TTA != tfops.TTANone {
 		t.Fatalf("--fine-tune with the recipe switched off: %+v", off)
+	}
+	if c := parseTrain(t, "--fine-tune", "--cluster", "c.json"); c.TTA == tfops.TTAFlip {
+		t.Fatalf("--fine-tune --cluster defaulted to --tta flip, which a cluster cannot run")
 	}
 	zoom := parseTrain(t, "--fine-tune", "--augment-zoom", "0.1")
 	if zoom.Augment.Zoom != 0.1 {
 		t.Fatalf("--augment-zoom 0.1 with --fine-tune gave zoom %v", zoom.Augment.Zoom)
 	}
 	frozen := parseTrain(t)
-	if frozen.FineTune || frozen.Augment.Enabled() || frozen.RestoreBest || frozen.MicroBatch != 0 || frozen.ValSplit != 0.1 || frozen.TestSplit != 0.1 {
+	if frozen.FineTune || frozen.Augment.Enabled() || frozen.RestoreBest || frozen.MicroBatch != 0 || frozen.ValSplit != 0.1 || frozen.TestSplit != 0.1 ||
+		(frozen.TTA != "" && frozen.TTA != tfops.TTANone) {
 		t.Fatalf("frozen defaults changed: %+v", frozen)
 	}
 }
@@ -95,5 +99,35 @@ func TestClusterFromTFConfig(t *testing.T) {
 	var ue *UsageError
 	if !errors.As(err, &ue) || !strings.Contains(err.Error(), "TF_CONFIG") {
 		t.Fatalf("--devices with TF_CONFIG set returned %v, want a usage error naming TF_CONFIG", err)
+	}
+}
+
+// TestCacheMemoryAndTTAFlags: --cache-memory is MiB (0: none in memory, which the library
+// spells as a negative budget), and --tta takes none or flip.
+func TestCacheMemoryAndTTAFlags(t *testing.T) {
+	if got := parseTrain(t).CacheMemory; got != train.DefaultCacheMemory {
+		t.Fatalf("default --cache-memory gave %d bytes, want %d", got, train.DefaultCacheMemory)
+	}
+	if got := parseTrain(t, "--cache-memory", "64").CacheMemory; got != 64<<20 {
+		t.Fatalf("--cache-memory 64 gave %d bytes", got)
+	}
+	if got := parseTrain(t, "--cache-memory", "0").CacheMemory; got >= 0 {
+		t.Fatalf("--cache-memory 0 gave %d; want a negative budget (none)", got)
+	}
+	if got := parseTrain(t, "--tta", "flip").TTA; got != tfops.TTAFlip {
+		t.Fatalf("--tta flip gave %q", got)
+	}
+	for _, args := range [][]string{{"--cache-memory", "-1"}, {"--tta", "mirror"}} {
+		app := &ucli.App{Flags: trainFlags(), Action: func(c *ucli.Context) error {
+			cfg, err := trainConfig(c)
+			if err == nil {
+				err = cfg.Validate()
+			}
+			return err
+		}}
+		err := app.Run(append([]string{"train", "--data", "d", "--base", "b", "--no-cache"}, args...))
+		if err == nil || !strings.Contains(err.Error(), args[0]) {
+			t.Fatalf("%v: got %v, want an error naming %s", args, err, args[0])
+		}
 	}
 }

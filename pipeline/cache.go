@@ -6,10 +6,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
+	"sync"
 	"sync/atomic"
 
 	"github.com/tfflowers/tfflowers/internal/atomicfile"
@@ -54,6 +56,7 @@ type FeatureCache struct {
 	n     int // number of floats per entry
 
 	hits, misses, corrupt, writes atomic.Int64
+	bufs                          sync.Pool // *[]byte of EntryBytes()+1, for GetInto
 }
 
 // OpenFeatureCache opens (creating it if needed) the cache for key under
@@ -78,6 +81,7 @@ func OpenFeatureCache(dir string, key CacheKey) (*FeatureCache, error) {
 		shape: kf.FeatureShape,
 		n:     n,
 	}
+	c.bufs.New = func() any { b := make([]byte, 0, entrySize(c.shape, c.n)+1); return &b }
 	keyPath := filepath.Join(c.dir, "key.json")
 
 	existing, err := os.ReadFile(keyPath)
@@ -185,31 +189,62 @@ func (c *FeatureCache) entryPath(id string) (string, error) {
 // Stats().Corrupt, and never returned. Errors are reserved for an invalid
 // id or a file that exists but cannot be read.
 func (c *FeatureCache) Get(id string) ([]float32, bool, error) {
+	out := make([]float32, c.n)
+	hit, err := c.GetInto(id, out)
+	if !hit {
+		return nil, hit, err
+	}
+	return out, true, nil
+}
+
+// GetInto is Get into dst (len(dst) must be the key's feature count), with no
+// allocation per entry: training reads every entry of a large set each epoch.
+// dst is unspecified on a miss.
+func (c *FeatureCache) GetInto(id string, dst []float32) (bool, error) {
+	if len(dst) != c.n {
+		return false, fmt.Errorf("feature cache get %s: %w: room for %d floats, shape %v needs %d", id, ErrFeatureShape, len(dst), c.shape, c.n)
+	}
 	path, err := c.entryPath(id)
 	if err != nil {
-		return nil, false, fmt.Errorf("feature cache get: %w", err)
+		return false, fmt.Errorf("feature cache get: %w", err)
 	}
-	b, err := os.ReadFile(path)
+	buf := c.bufs.Get().(*[]byte)
+	defer c.bufs.Put(buf)
+	b, err := readEntryFile(path, *buf)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			c.misses.Add(1)
-			return nil, false, nil
+			return false, nil
 		}
-		return nil, false, fmt.Errorf("feature cache get: %w", err)
+		return false, fmt.Errorf("feature cache get: %w", err)
 	}
-	feats, err := decodeEntry(b, c.shape)
-	if err != nil {
+	if err := decodeEntryInto(b, c.shape, dst); err != nil {
 		c.corrupt.Add(1)
 		c.misses.Add(1)
 		// If a concurrent Put has just replaced the entry this removes a
 		// good one; that only costs a recomputation later.
 		if rmErr := os.Remove(path); rmErr != nil && !errors.Is(rmErr, fs.ErrNotExist) {
-			return nil, false, fmt.Errorf("feature cache get: remove %s: %w (entry was unusable: %w)", path, rmErr, err)
+			return false, fmt.Errorf("feature cache get: remove %s: %w (entry was unusable: %w)", path, rmErr, err)
 		}
-		return nil, false, nil
+		return false, nil
 	}
 	c.hits.Add(1)
-	return feats, true, nil
+	return true, nil
+}
+
+// readEntryFile reads path into buf, whose capacity is one byte more than an entry: a
+// longer file comes back as that many bytes, which decoding rejects as the wrong size.
+func readEntryFile(path string, buf []byte) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	n, err := io.ReadFull(f, buf[:cap(buf)])
+	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
+		return nil, err
+	}
+	return buf[:n], nil
 }
 
 // Put stores features for id atomically (temporary file in the same

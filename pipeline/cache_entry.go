@@ -51,40 +51,48 @@ var errCorruptEntry = errors.New("corrupt cache entry")
 
 // decodeEntry parses an entry and checks it against the expected shape.
 func decodeEntry(b []byte, shape []int) ([]float32, error) {
-	le := binary.LittleEndian
-	if len(b) < 16 || string(b[:4]) != entryMagic {
-		return nil, fmt.Errorf("%w: bad magic or too short (%d bytes)", errCorruptEntry, len(b))
-	}
-	if v := le.Uint32(b[4:]); v != entryVersion {
-		return nil, fmt.Errorf("%w: version %d, want %d", errCorruptEntry, v, entryVersion)
-	}
-	if nd := le.Uint32(b[8:]); nd != uint32(len(shape)) {
-		return nil, fmt.Errorf("%w: %d dimensions, want %d", errCorruptEntry, nd, len(shape))
-	}
 	n := 1
 	for _, d := range shape {
 		n *= d
 	}
+	out := make([]float32, n)
+	if err := decodeEntryInto(b, shape, out); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// decodeEntryInto is decodeEntry into out, which holds the shape's product of floats.
+func decodeEntryInto(b []byte, shape []int, out []float32) error {
+	le := binary.LittleEndian
+	if len(b) < 16 || string(b[:4]) != entryMagic {
+		return fmt.Errorf("%w: bad magic or too short (%d bytes)", errCorruptEntry, len(b))
+	}
+	if v := le.Uint32(b[4:]); v != entryVersion {
+		return fmt.Errorf("%w: version %d, want %d", errCorruptEntry, v, entryVersion)
+	}
+	if nd := le.Uint32(b[8:]); nd != uint32(len(shape)) {
+		return fmt.Errorf("%w: %d dimensions, want %d", errCorruptEntry, nd, len(shape))
+	}
+	n := len(out)
 	if len(b) != entrySize(shape, n) {
-		return nil, fmt.Errorf("%w: %d bytes, want %d (truncated?)", errCorruptEntry, len(b), entrySize(shape, n))
+		return fmt.Errorf("%w: %d bytes, want %d (truncated?)", errCorruptEntry, len(b), entrySize(shape, n))
 	}
 	off := 12
 	for i, d := range shape {
 		if got := le.Uint32(b[off:]); got != uint32(d) {
-			return nil, fmt.Errorf("%w: dimension %d is %d, want %d", errCorruptEntry, i, got, d)
+			return fmt.Errorf("%w: dimension %d is %d, want %d", errCorruptEntry, i, got, d)
 		}
 		off += 4
 	}
 	end := len(b) - 4
-	// The CRC is checked before converting so a corrupt entry costs no
-	// allocation.
+	// The CRC is checked before converting so a corrupt entry leaves out alone.
 	if got, want := le.Uint32(b[end:]), crc32.Checksum(b[:end], castagnoli); got != want {
-		return nil, fmt.Errorf("%w: checksum mismatch", errCorruptEntry)
+		return fmt.Errorf("%w: checksum mismatch", errCorruptEntry)
 	}
-	out := make([]float32, n)
 	for i := range out {
 		out[i] = math.Float32frombits(le.Uint32(b[off:]))
 		off += 4
 	}
-	return out, nil
+	return nil
 }

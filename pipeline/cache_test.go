@@ -251,6 +251,9 @@ func TestFeatureCacheBadArguments(t *testing.T) {
 					t.Errorf("Get error = %v, want ErrCacheID", err)
 				}
 			}
+			if hit, err := c.GetInto(tc.id, tc.feats); hit || !errors.Is(err, tc.wantIs) {
+				t.Errorf("GetInto = %v, %v; want %v", hit, err, tc.wantIs)
+			}
 		})
 	}
 	if s := c.Stats(); s != (CacheStats{}) {

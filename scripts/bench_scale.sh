@@ -45,10 +45,14 @@ import json, sys
 m = json.load(open(sys.argv[1]))
 n, rss, cache, predict_s, scan, load = int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), float(sys.argv[5]), json.loads(sys.argv[6]), sys.argv[7]
 tr, ep = m["train_images"], m["epochs"]
+images = tr + m["val_images"] + m["test_images"]  # every image's features are cached once
+head_input = 4
+for d in m["feature_cache"]["entry_shape"]:
+    head_input *= d
 warm = [e["seconds"] for e in ep[1:]]
 print(json.dumps({"n": n, "train_images": tr, "cold_s_per_image": ep[0]["seconds"] / tr,
     "warm_epoch_s_per_image": sum(warm) / len(warm) / tr if warm else None, "peak_rss_mib": rss / 1024,
-    "cache_bytes_per_image": cache / (tr + m["val_images"]), "scan_split_s": scan["scan_split_seconds"],
+    "cache_bytes_per_image": cache / images, "head_input_bytes": head_input, "scan_split_s": scan["scan_split_seconds"],
     "predict_s_per_image": predict_s / n, "load_avg": float(load)}))
 PY
   tail -1 "$OUT/results.jsonl"
@@ -58,10 +62,10 @@ import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
 f = rows[0]
 def r(k, row): return "" if row[k] is None or f[k] in (None, 0) else f" ({row[k] / f[k]:.2f}x)"
-print("| N | cold s/img | warm epoch s/img | peak RSS MiB | cache bytes/img | scan+split s | predict s/img | load |")
+print("| N | cold s/img | warm epoch s/img | peak RSS MiB | cache bytes/img (x head input) | scan+split s | predict s/img | load |")
 print("|---|---|---|---|---|---|---|---|")
 for x in rows:
     warm = "n/a" if x["warm_epoch_s_per_image"] is None else f"{x['warm_epoch_s_per_image']:.5f}{r('warm_epoch_s_per_image', x)}"
     print(f"| {x['n']} | {x['cold_s_per_image']:.4f}{r('cold_s_per_image', x)} | {warm} | {x['peak_rss_mib']:.0f}{r('peak_rss_mib', x)} | "
-          f"{x['cache_bytes_per_image']:.0f} | {x['scan_split_s']:.2f} | {x['predict_s_per_image']:.4f}{r('predict_s_per_image', x)} | {x['load_avg']:.1f} |")
+          f"{x['cache_bytes_per_image']:.0f} ({x['cache_bytes_per_image'] / x['head_input_bytes']:.3f}x) | {x['scan_split_s']:.2f} | {x['predict_s_per_image']:.4f}{r('predict_s_per_image', x)} | {x['load_avg']:.1f} |")
 PY

@@ -167,20 +167,17 @@ type source struct {
 	cacheWarn sync.Once
 
 	// mem keeps the cache entries this run has read or written (content id -> features)
-	// within memBudget bytes, so that later epochs skip the file reads and checksums: with
+	// within memBudget bytes (--cache-memory), so that later epochs skip the file reads and checksums: with
 	// pooled features, 40 epochs of the flowers read 1.6 GB of entries otherwise (a quarter
 	// of a warm run's CPU time).
-	mem      sync.Map
-	memBytes atomic.Int64
+	mem       sync.Map
+	memBytes  atomic.Int64
+	memBudget int64
 }
-
-// memBudget bounds the features a run holds in memory (the flowers' 2934 pooled entries
-// take 40 MB); entries beyond it are read from the cache's files each epoch.
-const memBudget = 128 << 20
 
 // remember keeps features for id in memory if the budget allows.
 func (s *source) remember(id string, feats []float32) {
-	if s.memBytes.Add(int64(4*len(feats))) > memBudget {
+	if s.memBytes.Add(int64(4*len(feats))) > s.memBudget {
 		s.memBytes.Add(-int64(4 * len(feats)))
 		return
 	}
@@ -189,9 +186,9 @@ func (s *source) remember(id string, feats []float32) {
 	}
 }
 
-func newSource(extract func([]float32, int) ([]float32, error), dec *tfops.ImageDecoder, cache *pipeline.FeatureCache, size, featLen int, seed uint64, strict bool, log *slog.Logger) *source {
+func newSource(extract func([]float32, int) ([]float32, error), dec *tfops.ImageDecoder, cache *pipeline.FeatureCache, size, featLen int, seed uint64, strict bool, memBudget int64, log *slog.Logger) *source {
 	return &source{extract: extract, dec: dec, cache: cache, size: size, featLen: featLen, workers: runtime.GOMAXPROCS(0),
-		seed: seed, strict: strict, badNames: map[string]bool{}, log: log}
+		seed: seed, strict: strict, badNames: map[string]bool{}, memBudget: memBudget, log: log}
 }
 
 // cacheFailed notes a feature-cache read or write that failed. The cache only saves
@@ -303,13 +300,13 @@ func (s *source) lookupFeatures(ctx context.Context, p *pending, samples []pipel
 				copy(b.features[i*s.featLen:], f.([]float32))
 				return s.record(samples[i], i, b, p.ok, nil)
 			}
-			feats, hit, err := s.cache.Get(p.ids[i])
+			dst := b.features[i*s.featLen : (i+1)*s.featLen]
+			hit, err := s.cache.GetInto(p.ids[i], dst)
 			if err != nil {
 				s.cacheFailed(err)
 			}
-			if err == nil && hit && len(feats) == s.featLen {
-				copy(b.features[i*s.featLen:], feats)
-				s.remember(p.ids[i], feats)
+			if err == nil && hit {
+				s.remember(p.ids[i], dst)
 				return s.record(samples[i], i, b, p.ok, nil)
 			}
 		}
