@@ -21,7 +21,6 @@ var envVars = []envVar{
 	{"TFFLOWERS_DATA", "data", "train --data: folder with one sub-folder of images per class"},
 	{"TFFLOWERS_BASE", "base", "train --base: the base SavedModel"},
 	{"TFFLOWERS_CACHE_DIR", "cache-dir", "train --cache-dir: bottleneck feature cache"},
-	{"TFFLOWERS_CACHE_MEMORY", "cache-memory", "train --cache-memory: MiB of cached features kept in memory between epochs"},
 	{"TFFLOWERS_DEVICE", "device", "train --device: auto, cpu, gpu, gpu:N or tpu"},
 	{"TFFLOWERS_DEVICES", "devices", "train --devices: all, gpu:0,gpu:1 or cpu:0,cpu:1 (data parallel on one machine)"},
 	{"TFFLOWERS_CLUSTER", "cluster", "train --cluster: TF_CONFIG-style cluster file of running `tfflowers worker`s"},

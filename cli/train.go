@@ -54,8 +54,6 @@ func trainFlags() []ucli.Flag {
 		&ucli.Float64Flag{Name: "fine-tune-warmup", Usage: "epochs of linear learning-rate warm-up at the start of fine-tuning"},
 		&ucli.StringFlag{Name: "cache-dir", EnvVars: envFor("cache-dir"), Usage: "bottleneck feature cache (default: the user cache dir /tfflowers/features)"},
 		&ucli.BoolFlag{Name: "no-cache", Usage: "do not use the on-disk feature cache"},
-		&ucli.IntFlag{Name: "cache-memory", EnvVars: envFor("cache-memory"), Value: train.DefaultCacheMemory >> 20,
-			Usage: "MiB of cached features kept in memory between epochs; the rest are read from --cache-dir each epoch (0: none)"},
 		&ucli.StringFlag{Name: "device", Value: "auto", EnvVars: envFor("device"), Usage: "auto, cpu, gpu, gpu:N or tpu"},
 		&ucli.StringFlag{Name: "devices", EnvVars: envFor("devices"), Usage: "data parallel on one machine: all (every GPU), gpu:0,gpu:1, or cpu:0,cpu:1 (logical CPU devices); each device runs its slice of every batch, gradients are averaged into one update"},
 		&ucli.StringFlag{Name: "cluster", EnvVars: envFor("cluster"), Usage: "train on a running `tfflowers worker` cluster: TF_CONFIG-style file, or TF_CONFIG to read the variable (the default when TF_CONFIG is set); one replica per worker, this process writes the outputs"},
@@ -194,17 +192,8 @@ func trainConfig(c *ucli.Context) (train.Config, error) {
 	return cfg, nil
 }
 
-// cacheFromFlags sets the feature cache's folder and memory from --cache-dir,
-// --no-cache and --cache-memory.
+// cacheFromFlags sets the feature cache's folder from --cache-dir and --no-cache.
 func cacheFromFlags(c *ucli.Context, cfg *train.Config) error {
-	switch mib := c.Int("cache-memory"); {
-	case mib < 0:
-		return usagef("--cache-memory %d: must be >= 0 MiB", mib)
-	case mib == 0:
-		cfg.CacheMemory = -1 // none (0 is the library's default)
-	default:
-		cfg.CacheMemory = int64(mib) << 20
-	}
 	// Augmented steps run the backbone, so the cache only serves runs whose frozen phase is
 	// not augmented: no --augment, or --augment with --fine-tune (augmentation then applies to fine-tuning).
 	if c.Bool("no-cache") || (cfg.Augment.Enabled() && !cfg.FineTune) {

@@ -57,11 +57,7 @@ type Config struct {
 	FineTuneWarmup   float64
 
 	CacheDir string // bottleneck cache root; "" disables the on-disk cache
-	// CacheMemory bounds the bytes of cache entries a run keeps in memory between epochs
-	// (--cache-memory); entries beyond it are read from the cache's files each epoch.
-	// 0: DefaultCacheMemory; negative: none.
-	CacheMemory int64
-	Device      string
+	Device   string
 	// Devices ("all", "gpu:0,gpu:1", "cpu:0,cpu:1") spreads every step over one replica per
 	// device, gradients summed into one update; "" trains on Device alone.
 	Devices string
@@ -94,13 +90,6 @@ var ErrInterrupted = errors.New("training interrupted; checkpoint saved, continu
 
 // ErrConfig marks invalid configurations.
 var ErrConfig = errors.New("invalid training configuration")
-
-// DefaultCacheMemory is the feature memory a run gets without --cache-memory: the pooled
-// features of about 3,700 images of the default head (13.6 KB each), so the flowers' 40
-// epochs never touch the disk, while a large set's epochs read their entries from the
-// cache's files and the run's memory stays flat (measured in Go's heap and RSS, a
-// budget costs about three times its size: README, Scaling).
-const DefaultCacheMemory = 48 << 20
 
 // DefaultHead is the head a run gets without --head: the multi-layer probe for a frozen
 // run (the most accurate frozen head we measured), gap with --fine-tune (whose recipe was
@@ -211,9 +200,6 @@ func (c *Config) Validate() error {
 	}
 	if c.Cluster != "" && (c.Devices != "" || (c.Device != "" && strings.ToLower(c.Device) != "auto")) {
 		return bad("--cluster places one replica per worker task; it does not combine with --device or --devices")
-	}
-	if c.CacheMemory == 0 {
-		c.CacheMemory = DefaultCacheMemory
 	}
 	if err := c.validateTTA(); err != nil {
 		return fmt.Errorf("%w: %w", ErrConfig, err)

@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"path/filepath"
 	"runtime"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -166,29 +165,46 @@ type source struct {
 	cacheErrs atomic.Int64 // cache reads and writes that failed (disk full, I/O error)
 	cacheWarn sync.Once
 
-	// mem keeps the cache entries this run has read or written (content id -> features)
-	// within memBudget bytes (--cache-memory), so that later epochs skip the file reads and checksums: with
-	// pooled features, 40 epochs of the flowers read 1.6 GB of entries otherwise (a quarter
-	// of a warm run's CPU time).
-	mem       sync.Map
-	memBytes  atomic.Int64
-	memBudget int64
+	// spill keeps the cache entries this run has read or written, so that later epochs
+	// read them with one pread each (spillStore); nil without a cache, or when its file
+	// could not be created (then each epoch reads the cache's files).
+	spill *spillStore
 }
 
-// remember keeps features for id in memory if the budget allows.
+// remember spills features for id, for the later epochs.
 func (s *source) remember(id string, feats []float32) {
-	if s.memBytes.Add(int64(4*len(feats))) > s.memBudget {
-		s.memBytes.Add(-int64(4 * len(feats)))
+	if s.spill == nil {
 		return
 	}
-	if _, loaded := s.mem.LoadOrStore(id, slices.Clone(feats)); loaded {
-		s.memBytes.Add(-int64(4 * len(feats)))
+	if err := s.spill.put(id, feats); err != nil {
+		s.cacheFailed(err)
 	}
 }
 
-func newSource(extract func([]float32, int) ([]float32, error), dec *tfops.ImageDecoder, cache *pipeline.FeatureCache, size, featLen int, seed uint64, strict bool, memBudget int64, log *slog.Logger) *source {
-	return &source{extract: extract, dec: dec, cache: cache, size: size, featLen: featLen, workers: runtime.GOMAXPROCS(0),
-		seed: seed, strict: strict, badNames: map[string]bool{}, memBudget: memBudget, log: log}
+// close frees what the source holds: the decoder and the spill file.
+func (s *source) close() {
+	if s.dec != nil {
+		s.dec.Close()
+		s.dec = nil
+	}
+	if s.spill != nil {
+		if err := s.spill.close(); err != nil {
+			s.log.Warn("feature spill file", "error", err)
+		}
+		s.spill = nil
+	}
+}
+
+func newSource(extract func([]float32, int) ([]float32, error), dec *tfops.ImageDecoder, cache *pipeline.FeatureCache, size, featLen int, seed uint64, strict bool, log *slog.Logger) *source {
+	s := &source{extract: extract, dec: dec, cache: cache, size: size, featLen: featLen, workers: runtime.GOMAXPROCS(0),
+		seed: seed, strict: strict, badNames: map[string]bool{}, log: log}
+	if cache != nil {
+		var err error
+		if s.spill, err = openSpill(cache.Dir(), featLen); err != nil {
+			log.Warn("epochs will read the feature cache's files", "error", err)
+		}
+	}
+	return s
 }
 
 // cacheFailed notes a feature-cache read or write that failed. The cache only saves
@@ -296,11 +312,14 @@ func (s *source) lookupFeatures(ctx context.Context, p *pending, samples []pipel
 		}
 		p.ids[i] = id.(string)
 		if s.cache != nil {
-			if f, found := s.mem.Load(p.ids[i]); found {
-				copy(b.features[i*s.featLen:], f.([]float32))
-				return s.record(samples[i], i, b, p.ok, nil)
-			}
 			dst := b.features[i*s.featLen : (i+1)*s.featLen]
+			if s.spill != nil {
+				if hit, err := s.spill.get(p.ids[i], dst); hit {
+					return s.record(samples[i], i, b, p.ok, nil)
+				} else if err != nil {
+					s.cacheFailed(err)
+				}
+			}
 			hit, err := s.cache.GetInto(p.ids[i], dst)
 			if err != nil {
 				s.cacheFailed(err)

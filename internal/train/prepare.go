@@ -117,7 +117,7 @@ func (t *trainer) openSource() error {
 	for _, d := range t.featDim {
 		featLen *= int(d)
 	}
-	t.src = newSource(t.extract, dec, t.openCache(), cfg.ImageSize, featLen, cfg.Seed, cfg.Strict, cfg.CacheMemory, cfg.Logger)
+	t.src = newSource(t.extract, dec, t.openCache(), cfg.ImageSize, featLen, cfg.Seed, cfg.Strict, cfg.Logger)
 	if in := t.graph.DeviceInputs(); in != nil {
 		t.src.remote = &remoteInput{in: in, sess: t.base.Session, workers: t.cluster.Workers(),
 			extract: func(b *tfops.DeviceBatch) ([]float32, error) { return t.graph.ExtractDeviceFeatures(t.base.Session, b) }}

@@ -78,9 +78,8 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 }
 
 func (t *trainer) close() {
-	if t.src != nil && t.src.dec != nil {
-		t.src.dec.Close()
-		t.src.dec = nil
+	if t.src != nil {
+		t.src.close()
 	}
 	if t.base != nil {
 		t.base.Close()
