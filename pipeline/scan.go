@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 )
 
@@ -67,6 +69,7 @@ func ScanFolders(root string, opts ScanOptions) (*Dataset, error) {
 		if c.hasID {
 			delete(sc.active, c.id)
 		}
+		sc.checkPending()
 		// Byte order of the full path within a class, independent of how
 		// the walk reached each file.
 		slices.SortFunc(sc.samples[before:], func(a, b Sample) int { return strings.Compare(a.Name, b.Name) })
@@ -178,6 +181,44 @@ type scanner struct {
 	active  map[dirID]bool // directories on the current walk path
 	samples []Sample
 	skipped []Skipped
+	pending []pendingFile // found by walk, checked by checkPending
+}
+
+// pendingFile is an image file the walk found, whose header checkImageFile has still to read.
+type pendingFile struct {
+	path  string
+	st    fs.FileInfo
+	label int
+}
+
+// scanReaders is how many files checkPending reads at once: the reads wait on the disk
+// (a cold 30k-image folder, or a network volume), not on the CPU.
+const scanReaders = 16
+
+// checkPending reads the headers of the files the walk queued, several at once, and adds
+// them to samples or skipped in the walk's order.
+func (sc *scanner) checkPending() {
+	reasons := make([]string, len(sc.pending))
+	next := atomic.Int64{}
+	var wg sync.WaitGroup
+	for w := 0; w < min(scanReaders, len(sc.pending)); w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := int(next.Add(1) - 1); i < len(sc.pending); i = int(next.Add(1) - 1) {
+				reasons[i] = checkImageFile(sc.pending[i].path, sc.pending[i].st)
+			}
+		}()
+	}
+	wg.Wait()
+	for i, f := range sc.pending {
+		if reasons[i] != "" {
+			sc.skip(f.path, reasons[i])
+			continue
+		}
+		sc.samples = append(sc.samples, Sample{Name: f.path, Label: f.label, path: f.path})
+	}
+	sc.pending = sc.pending[:0]
 }
 
 func (sc *scanner) skip(name, reason string) {
@@ -216,11 +257,7 @@ func (sc *scanner) walk(dir string, label int) {
 		if !HasImageExt(name) {
 			continue
 		}
-		if reason := checkImageFile(path, st); reason != "" {
-			sc.skip(path, reason)
-			continue
-		}
-		sc.samples = append(sc.samples, Sample{Name: path, Label: label, path: path})
+		sc.pending = append(sc.pending, pendingFile{path: path, st: st, label: label})
 	}
 }
 
