@@ -62,10 +62,10 @@ import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
 f = rows[0]
 def r(k, row): return "" if row[k] is None or f[k] in (None, 0) else f" ({row[k] / f[k]:.2f}x)"
-print("| N | cold s/img | warm epoch s/img | peak RSS MiB | cache bytes/img (x head input) | scan+split s | predict s/img | load |")
+print("| N | cold s/img | warm epoch time/img | peak RSS MiB | cache bytes/img (x head input) | scan+split s | predict s/img | load |")
 print("|---|---|---|---|---|---|---|---|")
 for x in rows:
-    warm = "n/a" if x["warm_epoch_s_per_image"] is None else f"{x['warm_epoch_s_per_image']:.5f}{r('warm_epoch_s_per_image', x)}"
+    warm = "n/a" if x["warm_epoch_s_per_image"] is None else f"{x['warm_epoch_s_per_image'] * 1e6:.0f} µs{r('warm_epoch_s_per_image', x)}"
     print(f"| {x['n']} | {x['cold_s_per_image']:.4f}{r('cold_s_per_image', x)} | {warm} | {x['peak_rss_mib']:.0f}{r('peak_rss_mib', x)} | "
           f"{x['cache_bytes_per_image']:.0f} ({x['cache_bytes_per_image'] / x['head_input_bytes']:.3f}x) | {x['scan_split_s']:.2f} | {x['predict_s_per_image']:.4f}{r('predict_s_per_image', x)} | {x['load_avg']:.1f} |")
 PY
