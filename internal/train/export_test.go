@@ -94,6 +94,27 @@ func trainedScores(t *testing.T, run, base string, size, classes int, files []st
 	return out
 }
 
+// exportScores loads the export in Go and returns its scores for the encoded files.
+func exportScores(t *testing.T, export string, files []string) [][]float32 {
+	t.Helper()
+	m, err := savedmodel.LoadExport(export, tfops.SessionConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	raw := make([][]byte, len(files))
+	for i, f := range files {
+		if raw[i], err = os.ReadFile(f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, _, _, _, err := m.Predict(context.Background(), raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return got
+}
+
 func maxDiff(a, b [][]float32) float64 {
 	d := 0.0
 	for i := range a {
@@ -365,19 +386,7 @@ func TestCodelabHeadExportMatchesTraining(t *testing.T) {
 	sort.Strings(all)
 	files := []string{all[0], all[13], all[26], all[40]}
 	want := trainedScores(t, cfg.Out, cfg.Base, 192, 5, files, false)
-	m, err := savedmodel.LoadExport(res.ExportDir, tfops.SessionConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
-	raw := make([][]byte, len(files))
-	for i, f := range files {
-		raw[i], _ = os.ReadFile(f)
-	}
-	got, _, _, _, err := m.Predict(context.Background(), raw)
-	if err != nil {
-		t.Fatal(err)
-	}
+	got := exportScores(t, res.ExportDir, files)
 	if d := maxDiff(want, got); d > 1e-5 {
 		t.Fatalf("gap export's scores differ from training's by %.3g > 1e-5", d)
 	}

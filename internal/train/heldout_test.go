@@ -16,8 +16,8 @@ import (
 	"github.com/tfflowers/tfflowers/internal/train"
 )
 
-// readPredictions returns the files and the correct count of a predictions CSV.
-func readPredictions(t *testing.T, path string) (files []string, correct int) {
+// readCSV returns every row of a CSV file (a predictions file: its header first).
+func readCSV(t *testing.T, path string) [][]string {
 	t.Helper()
 	f, err := os.Open(path)
 	if err != nil {
@@ -28,7 +28,13 @@ func readPredictions(t *testing.T, path string) (files []string, correct int) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, r := range rows[1:] {
+	return rows
+}
+
+// readPredictions returns the files and the correct count of a predictions CSV.
+func readPredictions(t *testing.T, path string) (files []string, correct int) {
+	t.Helper()
+	for _, r := range readCSV(t, path)[1:] {
 		files = append(files, r[0])
 		if ok, _ := strconv.ParseBool(r[4]); ok {
 			correct++

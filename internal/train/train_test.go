@@ -2,7 +2,6 @@ package train_test
 
 import (
 	"context"
-	"encoding/csv"
 	"encoding/json"
 	"errors"
 	"io"
@@ -304,15 +303,7 @@ func TestRestoreBest(t *testing.T) {
 // argmax is the predicted class, and the accuracy metrics.json reports.
 func checkValPredictions(t *testing.T, out, data string, m *train.Metrics) {
 	t.Helper()
-	f, err := os.Open(filepath.Join(out, "val_predictions.csv"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	rows, err := csv.NewReader(f).ReadAll()
-	if err != nil {
-		t.Fatal(err)
-	}
+	rows := readCSV(t, filepath.Join(out, "val_predictions.csv"))
 	want := append([]string{"file", "label", "predicted", "confidence", "correct"}, "p_daisy", "p_dandelion", "p_roses", "p_sunflowers", "p_tulips")
 	if !slices.Equal(rows[0], want) {
 		t.Fatalf("header %q, want %q", rows[0], want)

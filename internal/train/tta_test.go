@@ -2,14 +2,11 @@ package train_test
 
 import (
 	"context"
-	"encoding/csv"
-	"os"
 	"path/filepath"
 	"strconv"
 	"testing"
 
 	"github.com/tfflowers/tfflowers/internal/train"
-	"github.com/tfflowers/tfflowers/savedmodel"
 	"github.com/tfflowers/tfflowers/tfops"
 )
 
@@ -50,22 +47,7 @@ func TestFlipTTAExportMatchesTraining(t *testing.T) {
 	if d := maxDiff(plain, mean); d < 1e-4 {
 		t.Fatalf("the mirrors changed no score by more than %.3g: the test does not tell TTA from none", d)
 	}
-	m, err := savedmodel.LoadExport(res.ExportDir, tfops.SessionConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
-	raw := make([][]byte, len(files))
-	for i, f := range files {
-		if raw[i], err = os.ReadFile(f); err != nil {
-			t.Fatal(err)
-		}
-	}
-	got, _, _, _, err := m.Predict(context.Background(), raw)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if d := maxDiff(mean, got); d > 1e-5 {
+	if d := maxDiff(mean, exportScores(t, res.ExportDir, files)); d > 1e-5 {
 		t.Fatalf("the --tta flip export's scores differ from training's by %.3g > 1e-5", d)
 	}
 }
@@ -73,18 +55,9 @@ func TestFlipTTAExportMatchesTraining(t *testing.T) {
 // readScores returns a predictions CSV's files and their p_* columns.
 func readScores(t *testing.T, path string) ([]string, [][]float32) {
 	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	rows, err := csv.NewReader(f).ReadAll()
-	if err != nil {
-		t.Fatal(err)
-	}
 	var files []string
 	var scores [][]float32
-	for _, r := range rows[1:] {
+	for _, r := range readCSV(t, path)[1:] {
 		files = append(files, r[0])
 		var p []float32
 		for _, v := range r[5:] {
