@@ -12,7 +12,9 @@ import (
 // The bindings' NewTensor and Value walk Go values by reflection, which costs more than
 // the model itself for 10 MB batches; these helpers copy raw bytes instead.
 
-func float32Bytes(v []float32) []byte {
+// Float32Bytes views v as its bytes in the host's order, without copying (nil for an
+// empty v): for tensors here, and for files read back by the process that wrote them.
+func Float32Bytes(v []float32) []byte {
 	if len(v) == 0 {
 		return nil
 	}
@@ -32,7 +34,7 @@ func Float32Tensor(data []float32, shape ...int64) (*tf.Tensor, error) {
 	if n := numElements(shape); n != int64(len(data)) {
 		return nil, fmt.Errorf("%w: %d floats for shape %v (%d elements)", ErrShape, len(data), shape, n)
 	}
-	t, err := tf.ReadTensor(tf.Float, shape, bytes.NewReader(float32Bytes(data)))
+	t, err := tf.ReadTensor(tf.Float, shape, bytes.NewReader(Float32Bytes(data)))
 	if err != nil {
 		return nil, fmt.Errorf("tfops: make float tensor %v: %w", shape, err)
 	}
@@ -76,7 +78,7 @@ func CopyFloat32(t *tf.Tensor, dst []float32) error {
 	if n := numElements(t.Shape()); n != int64(len(dst)) {
 		return fmt.Errorf("%w: tensor %v has %d elements, buffer %d", ErrShape, t.Shape(), n, len(dst))
 	}
-	w := &fixedWriter{buf: float32Bytes(dst)}
+	w := &fixedWriter{buf: Float32Bytes(dst)}
 	if _, err := t.WriteContentsTo(w); err != nil {
 		return fmt.Errorf("tfops: read tensor: %w", err)
 	}

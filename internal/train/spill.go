@@ -5,7 +5,8 @@ import (
 	"fmt"
 	"os"
 	"sync"
-	"unsafe"
+
+	"github.com/tfflowers/tfflowers/tfops"
 )
 
 // spillStore keeps the features this run has read from the feature cache or computed,
@@ -38,12 +39,6 @@ func openSpill(dir string, rowLen int) (*spillStore, error) {
 	return s, nil
 }
 
-// floatBytes views floats as their bytes in the host's order: the file is read back by
-// the process that wrote it, so no encoding is needed.
-func floatBytes(f []float32) []byte {
-	return unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(f))), 4*len(f))
-}
-
 // put stores feats (rowLen floats) for id, once; safe for concurrent use.
 func (s *spillStore) put(id string, feats []float32) error {
 	if len(feats) != s.rowLen {
@@ -56,20 +51,24 @@ func (s *spillStore) put(id string, feats []float32) error {
 	off := s.next
 	s.next += int64(4 * s.rowLen)
 	s.mu.Unlock()
-	if _, err := s.f.WriteAt(floatBytes(feats), off); err != nil {
+	if _, err := s.f.WriteAt(tfops.Float32Bytes(feats), off); err != nil {
 		return fmt.Errorf("feature spill file: %w", err)
 	}
 	s.offsets.LoadOrStore(id, off) // only once the row is written, so get never reads a partial one
 	return nil
 }
 
-// get reads id's row into dst (rowLen floats); false when it was never put.
+// get reads id's row into dst (rowLen floats); false when it was never put. The file
+// holds the bytes in the host's order (tfops.Float32Bytes): only this process reads it.
 func (s *spillStore) get(id string, dst []float32) (bool, error) {
+	if len(dst) != s.rowLen {
+		return false, fmt.Errorf("feature spill file: room for %d floats in a row of %d", len(dst), s.rowLen)
+	}
 	v, ok := s.offsets.Load(id)
-	if !ok || len(dst) != s.rowLen {
+	if !ok {
 		return false, nil
 	}
-	if _, err := s.f.ReadAt(floatBytes(dst), v.(int64)); err != nil {
+	if _, err := s.f.ReadAt(tfops.Float32Bytes(dst), v.(int64)); err != nil {
 		return false, fmt.Errorf("feature spill file: %w", err)
 	}
 	return true, nil

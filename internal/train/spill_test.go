@@ -46,6 +46,9 @@ func TestSpillStore(t *testing.T) {
 	if err := s.put("short", []float32{1}); err == nil {
 		t.Fatal("put of a short row was accepted")
 	}
+	if hit, err := s.get("0", make([]float32, 4)); hit || err == nil {
+		t.Fatalf("get into a short row: %v, %v; want an error", hit, err)
+	}
 	if err := s.close(); err != nil {
 		t.Fatal(err)
 	}
