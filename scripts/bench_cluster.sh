@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Two tfflowers workers (TensorFlow's distributed runtime, gRPC on 127.0.0.1) against one
-# process, every TensorFlow session limited to one intra-op and one inter-op thread: the
-# closest one machine gets to "two machines against one". Prints images/s of the frozen
+# process, every TensorFlow session limited to one intra-op thread (one core's kernels) and
+# two inter-op threads (a worker runs with no fewer: internal/cluster, MinWorkerInterOpThreads),
+# each side pinned to its cores: the closest one machine gets to "two machines against one". Prints images/s of the frozen
 # phase's feature extraction (cold cache: epoch 1 of a frozen run decodes and extracts every
 # image) and of fine-tuning (from block_13, no cache), and the ratios, from one run.
 #
@@ -31,7 +32,7 @@ ss=[socket.socket() for _ in range(2)]
 print(" ".join(str(s.getsockname()[1]) for s in ss))')
 read -r p0 p1 <<<"$ports"
 echo "{\"cluster\": {\"worker\": [\"127.0.0.1:$p0\", \"127.0.0.1:$p1\"]}}" >"$OUT/cluster.json"
-T="--intra-op-threads 1 --inter-op-threads 1"
+T="--intra-op-threads 1 --inter-op-threads 2"
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; }
 trap cleanup EXIT
