@@ -52,6 +52,7 @@ func trainFlags() []ucli.Flag {
 		&ucli.Float64Flag{Name: "fine-tune-lr", Value: 2e-4, Usage: "Adam learning rate while fine-tuning (the peak of --fine-tune-schedule)"},
 		&ucli.StringFlag{Name: "fine-tune-schedule", Value: "cosine", Usage: "fine-tuning learning rate after the warm-up: constant, or cosine (decays to 0 at the last step)"},
 		&ucli.Float64Flag{Name: "fine-tune-warmup", Usage: "epochs of linear learning-rate warm-up at the start of fine-tuning"},
+		&ucli.BoolFlag{Name: "bf16", Usage: "convolutions and matmuls in bfloat16 (TensorFlow's oneDNN auto mixed precision; variables and the optimizer stay float32) on CPUs with AVX512-BF16 or AMX"},
 		&ucli.StringFlag{Name: "cache-dir", EnvVars: envFor("cache-dir"), Usage: "bottleneck feature cache (default: the user cache dir /tfflowers/features)"},
 		&ucli.BoolFlag{Name: "no-cache", Usage: "do not use the on-disk feature cache"},
 		&ucli.StringFlag{Name: "device", Value: "auto", EnvVars: envFor("device"), Usage: "auto, cpu, gpu, gpu:N or tpu"},
@@ -111,7 +112,7 @@ func trainConfig(c *ucli.Context) (train.Config, error) {
 		Export: c.String("export"), ExportVersion: c.Int64("version"), ExportForce: c.Bool("force"), ExportWarmup: c.Int("warmup"),
 		FineTune: c.Bool("fine-tune"), FineTuneFrom: c.String("fine-tune-from"), FineTuneEpochs: c.Int("fine-tune-epochs"), FineTuneLR: c.Float64("fine-tune-lr"),
 		FineTuneSchedule: c.String("fine-tune-schedule"), FineTuneWarmup: c.Float64("fine-tune-warmup"),
-		Threads:  tfops.SessionConfig{IntraOpThreads: c.Int("intra-op-threads"), InterOpThreads: c.Int("inter-op-threads")},
+		Threads:  tfops.SessionConfig{IntraOpThreads: c.Int("intra-op-threads"), InterOpThreads: c.Int("inter-op-threads"), BF16: c.Bool("bf16")},
 		Progress: c.App.ErrWriter,
 	}
 	// --fine-tune alone is the best fine-tuning recipe measured within the time it must fit

@@ -50,6 +50,10 @@ func TestFineTuneDefaults(t *testing.T) {
 		(frozen.TTA != "" && frozen.TTA != tfops.TTANone) {
 		t.Fatalf("frozen defaults changed: %+v", frozen)
 	}
+	// bfloat16 is slower on CPUs without AMX (README), so it is never on unless asked.
+	if frozen.Threads.BF16 || ft.Threads.BF16 || !parseTrain(t, "--bf16").Threads.BF16 {
+		t.Fatalf("--bf16: off by default and on with the flag; got frozen %v, fine-tune %v", frozen.Threads.BF16, ft.Threads.BF16)
+	}
 }
 
 // TestFrozenDefaults: a frozen run trains the multi-layer head (its Head, ImageSize and

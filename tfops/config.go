@@ -29,6 +29,11 @@ type SessionConfig struct {
 	// OperationTimeoutMs > 0 bounds every blocking operation of a session (a step that waits
 	// on a worker that hangs fails instead of waiting for ever).
 	OperationTimeoutMs int64
+	// BF16 turns on Grappler's oneDNN auto mixed precision: convolutions, matmuls and their
+	// gradients run in bfloat16 where the CPU has native support (AVX512-BF16, AMX), with the
+	// variables, the loss and the optimizer in float32. TensorFlow leaves the graph as it is
+	// on CPUs without it.
+	BF16 bool
 }
 
 // Options returns the tf.SessionOptions for c.
@@ -39,6 +44,10 @@ func (c SessionConfig) Options() (*tf.SessionOptions, error) {
 		AllowSoftPlacement:        true,
 		GpuOptions:                &pb.GPUOptions{AllowGrowth: true, VisibleDeviceList: c.VisibleGPUs},
 		OperationTimeoutInMs:      c.OperationTimeoutMs,
+	}
+	if c.BF16 {
+		cfg.GraphOptions = &pb.GraphOptions{RewriteOptions: &pb.RewriterConfig{
+			AutoMixedPrecisionOnednnBfloat16: pb.RewriterConfig_ON}}
 	}
 	if c.CPUOnly || c.CPUDevices > 1 {
 		cfg.DeviceCount = map[string]int32{}

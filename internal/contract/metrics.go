@@ -57,6 +57,7 @@ type RunConfig struct {
 	Cluster          string  `json:"cluster,omitempty"` // --cluster: one replica per worker task
 	IntraOpThreads   int     `json:"intra_op_threads"`
 	InterOpThreads   int     `json:"inter_op_threads"`
+	BF16             bool    `json:"bf16,omitempty"` // --bf16: oneDNN auto mixed precision
 }
 
 // Augment is the training-time augmentation of RunConfig.

@@ -142,6 +142,10 @@ func (t *trainer) openCache() *pipeline.FeatureCache {
 	// image, not the 184 KB map), so its key names the pooling as well as the pixels.
 	prep, _ := tfops.PreprocessingFor(cfg.Resize)
 	pooled, _ := tfops.HeadInputID(cfg.Head)
+	if cfg.Threads.BF16 {
+		// bfloat16 features differ from float32 ones in the third digit: their own entries.
+		pooled += ";bf16"
+	}
 	cache, err := pipeline.OpenFeatureCache(cfg.CacheDir, pipeline.CacheKey{
 		BaseModel: t.base.Fingerprint, ImageSize: cfg.ImageSize, Preprocessing: prep + ";" + pooled,
 		FeatureShape: cacheShape,
@@ -221,5 +225,6 @@ func (t *trainer) runConfig() contract.RunConfig {
 		FineTune: c.FineTune, FineTuneFrom: c.FineTuneFrom, FineTuneEpochs: c.FineTuneEpochs, FineTuneLR: c.FineTuneLR,
 		FineTuneSchedule: c.FineTuneSchedule, FineTuneWarmup: c.FineTuneWarmup,
 		CacheDir: c.CacheDir, Device: c.Device, Devices: c.Devices, Cluster: c.Cluster, IntraOpThreads: c.Threads.IntraOpThreads, InterOpThreads: c.Threads.InterOpThreads,
+		BF16: c.Threads.BF16,
 	}
 }
