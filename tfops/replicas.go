@@ -15,8 +15,10 @@ import (
 // In-graph data parallelism. A replica is a copy of the training graph's forward and
 // backward pass (backbone, head, loss, gradients: everything the loss, the number correct,
 // the probabilities and the gradients depend on) pinned to one device. Copies read the
-// same variables: the variable handles and their reads are mapped onto the originals on
-// import, so every replica sees one set of weights (TensorFlow sends them to each device),
+// same trained variables: the variable handles and their reads are mapped onto the originals
+// on import, so every replica sees one set of weights (TensorFlow sends them to each device
+// every step); the variables no phase trains are read from a copy on the replica's own
+// device instead (replica_local.go),
 // and each replica's gradients, weighted by its share of the batch, are summed into one
 // Adam update (see accumulate.go). The dropout rate and seed are shared too, and each
 // replica is told where its rows sit in the batch, so the masks are those of one device.
@@ -81,6 +83,11 @@ func (t *TrainGraph) replicate(g *tf.Graph, devices []string, inputs []tf.Output
 	towers := make([]tower, 0, len(devices))
 	s := op.NewScopeWithGraph(g).SubScope("tfflowers").SubScope("replicas")
 	defer guard("replicate the training graph", s, &err)
+	byName := make(map[string]*ndpb.NodeDef, len(gd.Node))
+	for _, n := range gd.Node {
+		byName[n.Name] = n
+	}
+	local := newLocalCopies(s.SubScope("local"), t.trained)
 	for k, dev := range devices {
 		prefix := fmt.Sprintf("tfflowers/replica_%d", k)
 		def := &gpb.GraphDef{Versions: gd.Versions, Library: gd.Library}
@@ -109,6 +116,11 @@ func (t *TrainGraph) replicate(g *tf.Graph, devices []string, inputs []tf.Output
 					to := src.Output(idx)
 					if inputs != nil && name == one.input.Op.Name() && idx == one.input.Index {
 						to = inputs[k]
+					}
+					if h := readOfHandle(byName, name); h != "" {
+						if to, err = local.read(k, dev, src, h); err != nil {
+							return err
+						}
 					}
 					opts.AddInputMapping(name, idx, to)
 					mapped[in] = true
@@ -157,8 +169,26 @@ func (t *TrainGraph) replicate(g *tf.Graph, devices []string, inputs []tf.Output
 	if s.Err() != nil {
 		return &GraphError{Step: "replicate the training graph", Err: s.Err()}
 	}
+	t.localSync = local.sync()
+	if s.Err() != nil {
+		return &GraphError{Step: "replicate the training graph", Err: s.Err()}
+	}
 	t.towers = towers
 	return t.buildPhases(s.SubScope("update"))
+}
+
+// readOfHandle returns the VarHandleOp that the node named name reads, when it is a
+// ReadVariableOp straight off one ("" otherwise: such reads are left as they are).
+func readOfHandle(byName map[string]*ndpb.NodeDef, name string) string {
+	n := byName[name]
+	if n == nil || n.Op != "ReadVariableOp" || len(n.Input) == 0 {
+		return ""
+	}
+	h, _, err := SplitTensorName(n.Input[0])
+	if err != nil || byName[h] == nil || byName[h].Op != "VarHandleOp" {
+		return ""
+	}
+	return h
 }
 
 // subgraph is the set of nodes a replica copies.

@@ -160,6 +160,7 @@ func TestReplicatedFineTuneMatchesOneDevice(t *testing.T) {
 			if err := tg.Replicate(g, []string{"/device:CPU:0", "/device:CPU:1"}); err != nil {
 				t.Fatal(err)
 			}
+			checkLocalCopies(t, g, ft)
 		}
 		if err := tg.Initialize(base.Session); err != nil {
 			t.Fatal(err)
@@ -209,5 +210,31 @@ func TestReplicatedFineTuneMatchesOneDevice(t *testing.T) {
 	t.Logf("%d variables: 2 devices vs one: largest gap %.2g, relative L2 gap of the weights %.2g", len(want), gap, math.Sqrt(d2/w2))
 	if gap > 1e-5 {
 		t.Fatalf("2 devices differ from one: largest weight gap %.3g (tolerance 1e-5, a tenth of one Adam step at lr 1e-4)", gap)
+	}
+}
+
+// checkLocalCopies: each replica holds its own copy of every frozen backbone variable, on
+// its device, and none of a trained one (those must stay shared: a copy would go stale
+// after the first update).
+func checkLocalCopies(t *testing.T, g *tf.Graph, trained []string) {
+	t.Helper()
+	copies := map[string]int{}
+	for _, o := range g.Operations() {
+		if o.Type() != "VarHandleOp" || !strings.HasPrefix(o.Name(), "tfflowers/replicas/local/") {
+			continue
+		}
+		copies[o.Device()]++
+		name, err := o.Attr("shared_name")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, v := range trained {
+			if strings.HasSuffix(name.(string), v) {
+				t.Fatalf("replica copy %s (%s) of a trained variable", o.Name(), name)
+			}
+		}
+	}
+	if copies["/device:CPU:0"] < 100 || copies["/device:CPU:1"] != copies["/device:CPU:0"] {
+		t.Fatalf("replica copies of the frozen variables per device: %v (want the same 100+ on each)", copies)
 	}
 }

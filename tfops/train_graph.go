@@ -59,7 +59,9 @@ type TrainGraph struct {
 	initVars []*Variable
 	acc      *accumulation
 	towers   []tower // the graph itself, or its replicas (replicas.go)
-	devIn    *DeviceInputs
+	// localSync fills the replicas' own copies of the frozen variables (replica_local.go).
+	localSync *tf.Operation
+	devIn     *DeviceInputs
 }
 
 // BuildTrainGraph adds the training ops for features (a backbone output of g) to g.
@@ -149,9 +151,13 @@ func BuildTrainGraph(g *tf.Graph, input, features tf.Output, cfg HeadConfig) (tg
 	return t, nil
 }
 
-// Initialize sets the head's initial weights (seeded) and zeroes the optimizer state.
+// Initialize sets the head's initial weights (seeded), zeroes the optimizer state and fills
+// the replicas' copies of the frozen weights.
 func (t *TrainGraph) Initialize(sess *Session) error {
-	return initialize(sess, t.initVars, t.cfg.Seed)
+	if err := initialize(sess, t.initVars, t.cfg.Seed); err != nil {
+		return err
+	}
+	return t.syncReplicas(sess)
 }
 
 // CheckpointNames lists the variables a checkpoint holds.
@@ -166,9 +172,12 @@ func (t *TrainGraph) Save(sess *Session, prefix string) error {
 	return t.saver.run(sess, "save checkpoint", t.saver.save, prefix)
 }
 
-// Restore loads every checkpointed variable from prefix.
+// Restore loads every checkpointed variable from prefix (and refills the replicas' copies).
 func (t *TrainGraph) Restore(sess *Session, prefix string) error {
-	return t.saver.run(sess, "restore checkpoint", t.saver.restore, prefix)
+	if err := t.saver.run(sess, "restore checkpoint", t.saver.restore, prefix); err != nil {
+		return err
+	}
+	return t.syncReplicas(sess)
 }
 
 // HeadWeights returns the dense kernel and bias (for export and tests).
