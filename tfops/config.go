@@ -31,8 +31,8 @@ type SessionConfig struct {
 	OperationTimeoutMs int64
 	// BF16 turns on Grappler's oneDNN auto mixed precision: convolutions, matmuls and their
 	// gradients run in bfloat16 where the CPU has native support (AVX512-BF16, AMX), with the
-	// variables, the loss and the optimizer in float32. TensorFlow leaves the graph as it is
-	// on CPUs without it.
+	// variables, the loss and the optimizer in float32. Measured slower than float32 on a CPU
+	// with AVX512-BF16 and no AMX (README), hence off unless asked for.
 	BF16 bool
 }
 
