@@ -74,7 +74,8 @@ func (t *TrainGraph) replicate(g *tf.Graph, devices []string, inputs []tf.Output
 		}
 		shared[one.input.Op.Name()] = true // each copy reads its own input instead
 	}
-	nodes, err := closure(&gd, roots, func(n *ndpb.NodeDef) bool {
+	byName := nodesByName(&gd)
+	nodes, err := closure(&gd, byName, roots, func(n *ndpb.NodeDef) bool {
 		return shared[n.Name] || n.Op == "VarHandleOp" || n.Op == "ReadVariableOp"
 	})
 	if err != nil {
@@ -83,10 +84,6 @@ func (t *TrainGraph) replicate(g *tf.Graph, devices []string, inputs []tf.Output
 	towers := make([]tower, 0, len(devices))
 	s := op.NewScopeWithGraph(g).SubScope("tfflowers").SubScope("replicas")
 	defer guard("replicate the training graph", s, &err)
-	byName := make(map[string]*ndpb.NodeDef, len(gd.Node))
-	for _, n := range gd.Node {
-		byName[n.Name] = n
-	}
 	local := newLocalCopies(s.SubScope("local"), t.trained)
 	for k, dev := range devices {
 		prefix := fmt.Sprintf("tfflowers/replica_%d", k)
@@ -166,9 +163,6 @@ func (t *TrainGraph) replicate(g *tf.Graph, devices []string, inputs []tf.Output
 		tw.gradScale = op.PlaceholderWithDefault(ts.SubScope("grad_scale"), op.Const(ts.SubScope("scale1"), float32(1)), tf.ScalarShape())
 		towers = append(towers, tw)
 	}
-	if s.Err() != nil {
-		return &GraphError{Step: "replicate the training graph", Err: s.Err()}
-	}
 	t.localSync = local.sync()
 	if s.Err() != nil {
 		return &GraphError{Step: "replicate the training graph", Err: s.Err()}
@@ -191,6 +185,15 @@ func readOfHandle(byName map[string]*ndpb.NodeDef, name string) string {
 	return h
 }
 
+// nodesByName indexes a GraphDef's nodes by name.
+func nodesByName(gd *gpb.GraphDef) map[string]*ndpb.NodeDef {
+	byName := make(map[string]*ndpb.NodeDef, len(gd.Node))
+	for _, n := range gd.Node {
+		byName[n.Name] = n
+	}
+	return byName
+}
+
 // subgraph is the set of nodes a replica copies.
 type subgraph struct {
 	copy   []*ndpb.NodeDef // in GraphDef order
@@ -199,11 +202,7 @@ type subgraph struct {
 
 // closure collects the nodes the roots depend on, stopping at (and leaving out) the nodes
 // stop selects, which the copies consume from the original graph.
-func closure(gd *gpb.GraphDef, roots []tf.Output, stop func(*ndpb.NodeDef) bool) (*subgraph, error) {
-	byName := make(map[string]*ndpb.NodeDef, len(gd.Node))
-	for _, n := range gd.Node {
-		byName[n.Name] = n
-	}
+func closure(gd *gpb.GraphDef, byName map[string]*ndpb.NodeDef, roots []tf.Output, stop func(*ndpb.NodeDef) bool) (*subgraph, error) {
 	inside := map[string]bool{}
 	seen := map[string]bool{}
 	var stack []string
