@@ -31,6 +31,8 @@ func trainFlags() []ucli.Flag {
 		&ucli.StringFlag{Name: "head", Usage: "classifier head: multi (pooled features of 6 backbone layers; the default without --fine-tune), " +
 			"gap (global average pooling of the last layer, the codelab's; the default with --fine-tune) or flatten (the codelab's other head)"},
 		&ucli.IntFlag{Name: "image-size", Usage: "images are resized to SIZE x SIZE (default: 224 for the multi head, 192 for gap and flatten)"},
+		&ucli.IntFlag{Name: "eval-image-size", Usage: "image size of the final validation, the test set and the export " +
+			"(default: --image-size + 32 with --fine-tune, whose zoomed training crops show flowers larger than a whole photo does; else --image-size)"},
 		&ucli.StringFlag{Name: "resize", Usage: "crop (the centred square, resized) or squash (the whole image, stretched); default: crop for the multi head, squash for gap and flatten"},
 		&ucli.StringFlag{Name: "tta", Usage: "test-time augmentation of the final validation, the test set and the export: none, or flip " +
 			"(each image and its mirror, scores averaged: twice the inference cost); default: flip with --fine-tune, else none"},
@@ -104,7 +106,7 @@ func trainConfig(c *ucli.Context) (train.Config, error) {
 		Version: Version,
 		Data:    c.String("data"), TFRecords: c.StringSlice("tfrecords"), ValDir: c.String("val-dir"), ValSplit: c.Float64("val-split"),
 		TestDir: c.String("test-dir"), TestSplit: c.Float64("test-split"),
-		Strict: c.Bool("strict"), Base: c.String("base"), ImageSize: c.Int("image-size"), Resize: c.String("resize"), Head: c.String("head"), TTA: c.String("tta"),
+		Strict: c.Bool("strict"), Base: c.String("base"), ImageSize: c.Int("image-size"), EvalImageSize: c.Int("eval-image-size"), Resize: c.String("resize"), Head: c.String("head"), TTA: c.String("tta"),
 		Dropout: c.Float64("dropout"), LabelSmoothing: c.Float64("label-smoothing"), LR: c.Float64("lr"),
 		BatchSize: c.Int("batch-size"), MicroBatch: c.Int("micro-batch"), Epochs: c.Int("epochs"), Seed: c.Uint64("seed"), Patience: c.Int("patience"), RestoreBest: c.Bool("restore-best"),
 		Device: c.String("device"), Devices: c.String("devices"),

@@ -50,6 +50,37 @@ func TestFineTuneDefaults(t *testing.T) {
 		(frozen.TTA != "" && frozen.TTA != tfops.TTANone) {
 		t.Fatalf("frozen defaults changed: %+v", frozen)
 	}
+	// A fine-tuned model is evaluated and exported one stride above its training size
+	// (train.DefaultEvalImageSize); every other run, and any explicit size, keeps its own.
+	for _, c := range []struct {
+		args []string
+		want int
+	}{
+		{[]string{"--fine-tune"}, 224},
+		{[]string{"--fine-tune", "--eval-image-size", "192"}, 192},
+		{[]string{"--fine-tune", "--image-size", "160"}, 192},
+		{[]string{"--fine-tune", "--augment=false"}, 192},
+		{[]string{"--fine-tune", "--cluster", "c.json"}, 192},
+		{[]string{"--fine-tune", "--head", "flatten"}, 192},
+		{nil, 224},
+		{[]string{"--head", "gap"}, 192},
+	} {
+		cfg := parseTrain(t, c.args...)
+		if err := cfg.Validate(); err != nil || cfg.EvalImageSize != c.want {
+			t.Fatalf("%v: eval image size %d (%v), want %d", c.args, cfg.EvalImageSize, err, c.want)
+		}
+	}
+	for _, args := range [][]string{
+		{"--head", "flatten", "--eval-image-size", "224"},
+		{"--fine-tune", "--cluster", "c.json", "--eval-image-size", "224"},
+		{"--eval-image-size", "16"},
+	} {
+		app := &ucli.App{Flags: trainFlags(), Action: func(c *ucli.Context) error { _, err := trainConfig(c); return err }}
+		err := app.Run(append([]string{"train", "--data", "d", "--base", "b", "--no-cache"}, args...))
+		if err == nil || !strings.Contains(err.Error(), "--eval-image-size") {
+			t.Fatalf("%v: gave %v, want an error naming --eval-image-size", args, err)
+		}
+	}
 	// bfloat16 is slower on CPUs without AMX (README), so it is never on unless asked.
 	if frozen.Threads.BF16 || ft.Threads.BF16 || !parseTrain(t, "--bf16").Threads.BF16 {
 		t.Fatalf("--bf16: off by default and on with the flag; got frozen %v, fine-tune %v", frozen.Threads.BF16, ft.Threads.BF16)

@@ -23,31 +23,34 @@ var ErrRunRecord = errors.New("unusable run record")
 // RunConfig is the resolved training configuration, recorded in metrics.json and read
 // back by export (base, head, image size) and warm-up (data, tfrecords).
 type RunConfig struct {
-	Data           string   `json:"data"`
-	TFRecords      []string `json:"tfrecords"`
-	ValDir         string   `json:"val_dir"`
-	ValSplit       float64  `json:"val_split"`
-	TestDir        string   `json:"test_dir"`
-	TestSplit      float64  `json:"test_split"`
-	Base           string   `json:"base"`
-	ImageSize      int      `json:"image_size"`
-	Resize         string   `json:"resize,omitempty"` // "crop" or "squash"; runs from before it squashed
-	Head           string   `json:"head"`
-	TTA            string   `json:"tta,omitempty"` // test-time augmentation of the final evaluation and the export
-	Dropout        float64  `json:"dropout"`
-	LabelSmoothing float64  `json:"label_smoothing"`
-	LR             float64  `json:"lr"`
-	BatchSize      int      `json:"batch_size"`
-	MicroBatch     int      `json:"micro_batch,omitempty"` // 0: whole batches
-	Epochs         int      `json:"epochs"`
-	Seed           uint64   `json:"seed"`
-	Patience       int      `json:"patience"`
-	RestoreBest    bool     `json:"restore_best"`
-	Augment        Augment  `json:"augment"`
-	FineTune       bool     `json:"fine_tune"`
-	FineTuneFrom   string   `json:"fine_tune_from"`
-	FineTuneEpochs int      `json:"fine_tune_epochs"`
-	FineTuneLR     float64  `json:"fine_tune_lr"`
+	Data      string   `json:"data"`
+	TFRecords []string `json:"tfrecords"`
+	ValDir    string   `json:"val_dir"`
+	ValSplit  float64  `json:"val_split"`
+	TestDir   string   `json:"test_dir"`
+	TestSplit float64  `json:"test_split"`
+	Base      string   `json:"base"`
+	ImageSize int      `json:"image_size"`
+	// EvalImageSize is the size of the final evaluations and the export; 0 (runs from
+	// before it existed): ImageSize. Use ExportImageSize.
+	EvalImageSize  int     `json:"eval_image_size,omitempty"`
+	Resize         string  `json:"resize,omitempty"` // "crop" or "squash"; runs from before it squashed
+	Head           string  `json:"head"`
+	TTA            string  `json:"tta,omitempty"` // test-time augmentation of the final evaluation and the export
+	Dropout        float64 `json:"dropout"`
+	LabelSmoothing float64 `json:"label_smoothing"`
+	LR             float64 `json:"lr"`
+	BatchSize      int     `json:"batch_size"`
+	MicroBatch     int     `json:"micro_batch,omitempty"` // 0: whole batches
+	Epochs         int     `json:"epochs"`
+	Seed           uint64  `json:"seed"`
+	Patience       int     `json:"patience"`
+	RestoreBest    bool    `json:"restore_best"`
+	Augment        Augment `json:"augment"`
+	FineTune       bool    `json:"fine_tune"`
+	FineTuneFrom   string  `json:"fine_tune_from"`
+	FineTuneEpochs int     `json:"fine_tune_epochs"`
+	FineTuneLR     float64 `json:"fine_tune_lr"`
 	// FineTuneSchedule and FineTuneWarmup shape FineTuneLR (absent before: constant, no warm-up).
 	FineTuneSchedule string  `json:"fine_tune_schedule,omitempty"`
 	FineTuneWarmup   float64 `json:"fine_tune_warmup"`
@@ -58,6 +61,14 @@ type RunConfig struct {
 	IntraOpThreads   int     `json:"intra_op_threads"`
 	InterOpThreads   int     `json:"inter_op_threads"`
 	BF16             bool    `json:"bf16,omitempty"` // --bf16: oneDNN auto mixed precision
+}
+
+// ExportImageSize is the image size the run's model is evaluated and exported at.
+func (c RunConfig) ExportImageSize() int {
+	if c.EvalImageSize > 0 {
+		return c.EvalImageSize
+	}
+	return c.ImageSize
 }
 
 // Augment is the training-time augmentation of RunConfig.

@@ -58,6 +58,13 @@ func TestReadMetrics(t *testing.T) {
 	if err := m.CheckExportable(old, false); err != nil {
 		t.Errorf("CheckExportable: %v", err)
 	}
+	// Runs from before --eval-image-size export at their training size.
+	if got := m.Config.ExportImageSize(); got != 192 {
+		t.Errorf("old record's ExportImageSize = %d, want its image_size 192", got)
+	}
+	if got := (contract.RunConfig{ImageSize: 192, EvalImageSize: 224}).ExportImageSize(); got != 224 {
+		t.Errorf("ExportImageSize with eval_image_size 224 = %d", got)
+	}
 	for name, tc := range map[string]struct{ body, want string }{
 		"newer schema":     {`{"schema": 99}`, "schema 99, newer"},
 		"bad json":         {`{"epochs": [`, "metrics.json"},

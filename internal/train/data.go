@@ -130,6 +130,7 @@ type batch struct {
 	names    []string
 	features []float32 // n * featLen (the head input), when images == nil
 	images   []float32 // n * size*size*3
+	size     int       // the images' side: the source's
 	bad      []string  // samples dropped because they could not be decoded
 	// device, instead of images, holds a cluster batch's images on the workers, in a bank
 	// that release gives back: call done once the step or evaluation has run.
@@ -254,7 +255,7 @@ type pending struct {
 // (fine-tuning); otherwise the batch carries backbone features.
 func (s *source) prepare(ctx context.Context, idx int, samples []pipeline.Sample, augmentEpoch int, withImages bool, pool bankPool) (*pending, error) {
 	n := len(samples)
-	p := &pending{b: &batch{index: idx, labels: make([]int64, n), names: make([]string, n)}, ok: make([]bool, n), withImages: augmentEpoch >= 0 || withImages}
+	p := &pending{b: &batch{index: idx, size: s.size, labels: make([]int64, n), names: make([]string, n)}, ok: make([]bool, n), withImages: augmentEpoch >= 0 || withImages}
 	if p.withImages && s.remote != nil {
 		return p, s.prepareRemote(ctx, p, samples, augmentEpoch, pool)
 	}
@@ -449,6 +450,26 @@ func (b *batch) compact(ok []bool, per int, images bool) *batch {
 		b.features = buf[:j*per]
 	}
 	return b
+}
+
+// badCount returns how many distinct samples failed to decode so far, in the training
+// source and the final evaluations' one.
+func (t *trainer) badCount() (int, []string) {
+	n, names := t.src.badCount()
+	if t.evalSrc == nil || t.evalSrc == t.src {
+		return n, names
+	}
+	seen := map[string]bool{}
+	for _, name := range names {
+		seen[name] = true
+	}
+	_, more := t.evalSrc.badCount()
+	for _, name := range more {
+		if !seen[name] {
+			names = append(names, name)
+		}
+	}
+	return len(names), names
 }
 
 // badCount returns how many distinct samples failed to decode so far.

@@ -160,7 +160,7 @@ func (t *trainer) step(ep *epochPlan, b *batch) error {
 // too, under --restore-best, when the validation loss improved) and rewrites the outputs.
 func (t *trainer) endEpoch(ep *epochPlan, prog *report.Progress) error {
 	cfg := t.cfg
-	v, err := t.evaluate(t.data.val, ep.fineTune, false) // --tta: the final evaluations only
+	v, err := t.evaluate(t.src, t.data.val, ep.fineTune, false) // --tta: the final evaluations only
 	if err != nil {
 		return err
 	}

@@ -19,8 +19,10 @@ type validation struct {
 // evaluate runs samples (the validation or the test set) through the model. Once the
 // backbone is being fine-tuned, cached features are stale, so images go through the
 // whole network. With tta (--tta flip, the final evaluations only) every image is also
-// run mirrored and the two score vectors averaged, as the export's graph does.
-func (t *trainer) evaluate(samples []pipeline.Sample, throughBackbone, tta bool) (*validation, error) {
+// run mirrored and the two score vectors averaged, as the export's graph does. src is
+// t.src, or for the final evaluations t.evalSource(); images at another size than the
+// training's always go through the backbone (the cache holds --image-size features).
+func (t *trainer) evaluate(src *source, samples []pipeline.Sample, throughBackbone, tta bool) (*validation, error) {
 	cfg := t.cfg
 	order := make([]int, len(samples))
 	for i := range order {
@@ -31,7 +33,8 @@ func (t *trainer) evaluate(samples []pipeline.Sample, throughBackbone, tta bool)
 	v := &validation{conf: report.NewConfusion(t.data.classes), preds: make([]valPrediction, 0, len(order))}
 	nc := len(t.data.classes)
 	lossSum, seen := 0.0, 0
-	for r := range t.src.stream(runCtx, samples, order, cfg.BatchSize, 0, -1, throughBackbone || tta) {
+	throughBackbone = throughBackbone || src.size != cfg.ImageSize
+	for r := range src.stream(runCtx, samples, order, cfg.BatchSize, 0, -1, throughBackbone || tta) {
 		if r.err != nil {
 			return nil, r.err
 		}
@@ -61,6 +64,27 @@ func (t *trainer) evaluate(samples []pipeline.Sample, throughBackbone, tta bool)
 	return v, nil
 }
 
+// evalSource is the source of the final validation and the test set: t.src, or when
+// --eval-image-size differs from --image-size a second one (opened once) that decodes
+// whole images at that size, without augmentation or feature cache.
+func (t *trainer) evalSource() (*source, error) {
+	cfg := t.cfg
+	if t.evalSrc != nil {
+		return t.evalSrc, nil
+	}
+	if cfg.EvalImageSize == cfg.ImageSize || t.src.dec == nil {
+		t.evalSrc = t.src
+		return t.src, nil
+	}
+	dec, err := tfops.NewImageDecoder(cfg.EvalImageSize, cfg.Resize, tfops.Augment{}, cfg.Threads, pipeline.DecodeHints)
+	if err != nil {
+		return nil, err
+	}
+	t.evalSrc = newSource(t.extract, dec, nil, cfg.EvalImageSize, t.src.featLen, cfg.Seed, cfg.Strict, cfg.Logger)
+	cfg.Logger.Info("final evaluations and export at their own image size", "eval_image_size", cfg.EvalImageSize, "image_size", cfg.ImageSize)
+	return t.evalSrc, nil
+}
+
 // evaluateBatch returns b's scores and mean loss. With tta, b holds images: they and
 // their mirrors each go through the model (the backbone's features first, for a graph
 // that reads features), and the scores and losses of the two views are averaged.
@@ -71,8 +95,8 @@ func (t *trainer) evaluateBatch(b *batch, throughBackbone, tta bool) ([]float32,
 	}
 	var probs []float32
 	loss := 0.0
-	for _, view := range [][]float32{b.images, mirror(b.images, t.cfg.ImageSize)} {
-		vb := tfops.Batch{Images: view, ImageSize: t.cfg.ImageSize, FeatShape: t.featDim, Labels: b.labels}
+	for _, view := range [][]float32{b.images, mirror(b.images, b.size)} {
+		vb := tfops.Batch{Images: view, ImageSize: b.size, FeatShape: t.featDim, Labels: b.labels}
 		if !throughBackbone {
 			f, err := t.src.extract(view, b.n())
 			if err != nil {

@@ -64,7 +64,7 @@ func Export(cfg ExportConfig) (string, int64, error) {
 	return savedmodel.Export(savedmodel.ExportOptions{
 		Warmup:        warmup,
 		ModelBasePath: cfg.ModelBasePath, Version: cfg.Version, Force: cfg.Force, Base: base,
-		Head: m.Config.Head, ImageSize: m.Config.ImageSize, Resize: resize, TTA: m.Config.TTA, Labels: labels, Checkpoint: prefix, CheckpointVars: modelWeights(base, st.Variables),
+		Head: m.Config.Head, ImageSize: m.Config.ExportImageSize(), Resize: resize, TTA: m.Config.TTA, Labels: labels, Checkpoint: prefix, CheckpointVars: modelWeights(base, st.Variables),
 		Info: map[string]any{"run": cfg.Run, "epochs": len(st.History), "global_step": st.GlobalStep,
 			"final_val_accuracy": m.FinalValAcc, "base_weights": base.Meta.Weights},
 	})

@@ -58,6 +58,11 @@ func (t *trainer) buildGraph() error {
 	if err != nil {
 		return err
 	}
+	if cfg.EvalImageSize != cfg.ImageSize {
+		if _, err := t.base.CheckImageSize(cfg.EvalImageSize); err != nil {
+			return fmt.Errorf("--eval-image-size: %w", err)
+		}
+	}
 	headLayers, err := tfops.HeadLayers(cfg.Head)
 	if err != nil {
 		return err
@@ -219,7 +224,7 @@ func (t *trainer) runConfig() contract.RunConfig {
 	c := t.cfg
 	return contract.RunConfig{
 		Data: c.Data, TFRecords: c.TFRecords, ValDir: c.ValDir, ValSplit: c.ValSplit, TestDir: c.TestDir, TestSplit: c.TestSplit, Base: c.Base,
-		ImageSize: c.ImageSize, Resize: c.Resize, Head: c.Head, TTA: c.TTA, Dropout: c.Dropout, LabelSmoothing: c.LabelSmoothing,
+		ImageSize: c.ImageSize, EvalImageSize: c.EvalImageSize, Resize: c.Resize, Head: c.Head, TTA: c.TTA, Dropout: c.Dropout, LabelSmoothing: c.LabelSmoothing,
 		LR: c.LR, BatchSize: c.BatchSize, MicroBatch: c.MicroBatch, Epochs: c.Epochs, Seed: c.Seed, Patience: c.Patience, RestoreBest: c.RestoreBest,
 		Augment:  contract.Augment{Flip: c.Augment.Flip, Zoom: c.Augment.Zoom, Brightness: c.Augment.Brightness},
 		FineTune: c.FineTune, FineTuneFrom: c.FineTuneFrom, FineTuneEpochs: c.FineTuneEpochs, FineTuneLR: c.FineTuneLR,

@@ -14,7 +14,11 @@ func (t *trainer) test() (*TestMetrics, error) {
 		t.metrics.Test = nil
 		return nil, nil
 	}
-	v, err := t.evaluate(t.data.test, t.cfg.FineTune, t.cfg.TTA == tfops.TTAFlip)
+	src, err := t.evalSource()
+	if err != nil {
+		return nil, err
+	}
+	v, err := t.evaluate(src, t.data.test, t.cfg.FineTune, t.cfg.TTA == tfops.TTAFlip)
 	if err != nil {
 		return nil, fmt.Errorf("test set: %w", err)
 	}

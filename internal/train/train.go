@@ -25,11 +25,14 @@ type Result struct {
 
 // trainer is one run's state.
 type trainer struct {
-	cfg     *Config
-	data    *dataSplit
-	base    *savedmodel.Base
-	graph   *tfops.TrainGraph
-	src     *source
+	cfg   *Config
+	data  *dataSplit
+	base  *savedmodel.Base
+	graph *tfops.TrainGraph
+	src   *source
+	// evalSrc decodes the final evaluations' images at --eval-image-size: src itself when
+	// that is --image-size (evalSource).
+	evalSrc *source
 	featDim []int64 // the head input's per-image shape: [D] pooled, [h,w,C] for flatten
 	// curvesAt is when curves.png was last drawn.
 	curvesAt time.Time
@@ -78,6 +81,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 }
 
 func (t *trainer) close() {
+	if t.evalSrc != nil && t.evalSrc != t.src {
+		t.evalSrc.close()
+	}
 	if t.src != nil {
 		t.src.close()
 	}
@@ -105,7 +111,7 @@ func (t *trainer) saveCheckpoint() (string, error) {
 func round4(v float64) float64 { return math.Round(v*1e4) / 1e4 }
 
 func (t *trainer) stepBatch(b *batch) tfops.Batch {
-	return tfops.Batch{Features: b.features, FeatShape: t.featDim, Images: b.images, ImageSize: t.cfg.ImageSize, Labels: b.labels, Device: b.device}
+	return tfops.Batch{Features: b.features, FeatShape: t.featDim, Images: b.images, ImageSize: b.size, Labels: b.labels, Device: b.device}
 }
 
 // writeOutputs rewrites metrics.json (and curves.png when due) from the run's state;
@@ -162,7 +168,11 @@ func (t *trainer) finish() error {
 		t.metrics.RestoredBestEpoch = len(st.History)
 		t.cfg.Logger.Info("restored the best epoch's weights", "epoch", len(st.History), "val_loss", round4(t.state.BestLoss))
 	}
-	v, err := t.evaluate(t.data.val, t.cfg.FineTune, t.cfg.TTA == tfops.TTAFlip)
+	final, err := t.evalSource()
+	if err != nil {
+		return err
+	}
+	v, err := t.evaluate(final, t.data.val, t.cfg.FineTune, t.cfg.TTA == tfops.TTAFlip)
 	if err != nil {
 		return err
 	}
@@ -176,7 +186,7 @@ func (t *trainer) finish() error {
 	if err != nil {
 		return err
 	}
-	if n, names := t.src.badCount(); n > 0 {
+	if n, names := t.badCount(); n > 0 {
 		t.cfg.Logger.Warn("images that could not be decoded were skipped", "count", n, "first", strings.Join(names[:min(3, n)], ", "))
 		t.metrics.Skipped += n
 	}

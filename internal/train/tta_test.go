@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/tfflowers/tfflowers/internal/train"
+	"github.com/tfflowers/tfflowers/savedmodel"
 	"github.com/tfflowers/tfflowers/tfops"
 )
 
@@ -70,4 +71,46 @@ func readScores(t *testing.T, path string) ([]string, [][]float32) {
 		scores = append(scores, p)
 	}
 	return files, scores
+}
+
+// TestEvalImageSizeExportMatchesTraining: with --eval-image-size above --image-size the
+// test set is scored at the evaluation size (the final weights on images decoded at that
+// size, not the training size's), and the export takes and scores images at that size too.
+func TestEvalImageSizeExportMatchesTraining(t *testing.T) {
+	if testing.Short() {
+		t.Skip("trains; skipped with -short")
+	}
+	cfg := baseConfig(t, subset(t, 10))
+	cfg.Resize, cfg.Epochs, cfg.TestSplit, cfg.EvalImageSize = tfops.ResizeSquash, 2, 0.2, 160
+	cfg.Export = filepath.Join(t.TempDir(), "eval-size")
+	res, err := train.Run(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := readMetrics(t, cfg.Out); m.Config.EvalImageSize != 160 || m.Config.ImageSize != 128 {
+		t.Fatalf("metrics.json config: image_size %d, eval_image_size %d; want 128 and 160", m.Config.ImageSize, m.Config.EvalImageSize)
+	}
+	files, recorded := readScores(t, filepath.Join(cfg.Out, "test_predictions.csv"))
+	if len(files) < 5 {
+		t.Fatalf("test_predictions.csv has %d rows; want the test split's images", len(files))
+	}
+	atEval := trainedScores(t, cfg.Out, cfg.Base, 160, 5, files, false)
+	if d := maxDiff(atEval, recorded); d > 2e-6 {
+		t.Fatalf("test_predictions.csv differs from the final weights' scores at 160 px by %.3g", d)
+	}
+	if d := maxDiff(trainedScores(t, cfg.Out, cfg.Base, 128, 5, files, false), atEval); d < 1e-4 {
+		t.Fatalf("scores at 128 and 160 px differ by %.3g only: the test does not tell the sizes apart", d)
+	}
+	m, err := savedmodel.LoadExport(res.ExportDir, tfops.SessionConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	size := m.ImageSize()
+	m.Close()
+	if size != 160 {
+		t.Fatalf("the export takes %d px images, want --eval-image-size 160", size)
+	}
+	if d := maxDiff(atEval, exportScores(t, res.ExportDir, files)); d > 1e-5 {
+		t.Fatalf("the export's scores differ from the test set's by %.3g > 1e-5", d)
+	}
 }
