@@ -81,81 +81,16 @@ func (t *TrainGraph) replicate(g *tf.Graph, devices []string, inputs []tf.Output
 	if err != nil {
 		return err
 	}
-	towers := make([]tower, 0, len(devices))
 	s := op.NewScopeWithGraph(g).SubScope("tfflowers").SubScope("replicas")
 	defer guard("replicate the training graph", s, &err)
-	local := newLocalCopies(s.SubScope("local"), t.trained)
+	r := &replicator{g: g, gd: &gd, byName: byName, nodes: nodes, local: newLocalCopies(s.SubScope("local"), t.trained), one: one}
+	towers := make([]tower, 0, len(devices))
 	for k, dev := range devices {
-		prefix := fmt.Sprintf("tfflowers/replica_%d", k)
-		def := &gpb.GraphDef{Versions: gd.Versions, Library: gd.Library}
-		opts := tf.GraphImportOptions{Prefix: prefix}
-		mapped := map[string]bool{}
-		for _, n := range nodes.copy {
-			c := proto.Clone(n).(*ndpb.NodeDef)
-			c.Device = dev
-			kept := c.Input[:0]
-			for _, in := range c.Input {
-				if strings.HasPrefix(in, "^") {
-					if nodes.inside[in[1:]] {
-						kept = append(kept, in)
-					}
-					continue // an order on a shared node holds in the original already
-				}
-				name, idx, err := SplitTensorName(in)
-				if err != nil {
-					return err
-				}
-				if !nodes.inside[name] && !mapped[in] {
-					src := g.Operation(name)
-					if src == nil {
-						return fmt.Errorf("tfops: replicate: no op %q", name)
-					}
-					to := src.Output(idx)
-					if inputs != nil && name == one.input.Op.Name() && idx == one.input.Index {
-						to = inputs[k]
-					}
-					if h := readOfHandle(byName, name); h != "" {
-						if to, err = local.read(k, dev, src, h); err != nil {
-							return err
-						}
-					}
-					opts.AddInputMapping(name, idx, to)
-					mapped[in] = true
-				}
-				kept = append(kept, in)
-			}
-			c.Input = kept
-			def.Node = append(def.Node, c)
-		}
-		raw, err := proto.Marshal(def)
-		if err != nil {
-			return fmt.Errorf("tfops: replicate: encode graph: %w", err)
-		}
-		if err := g.ImportWithOptions(raw, opts); err != nil {
-			return fmt.Errorf("tfops: replicate on %s: %w", dev, err)
-		}
-		find := func(o tf.Output) tf.Output {
-			if o.Op == nil {
-				return o
-			}
-			c := g.Operation(prefix + "/" + o.Op.Name())
-			if c == nil {
-				err = fmt.Errorf("tfops: replicate: %s was not copied", o.Op.Name())
-				return tf.Output{}
-			}
-			return c.Output(o.Index)
-		}
-		input := one.input
+		input := tf.Output{} // a copy of the training graph's input placeholder
 		if inputs != nil {
 			input = inputs[k]
-		} else {
-			input = find(one.input)
 		}
-		tw := tower{device: dev, index: k, input: input, features: find(one.features), labels: find(one.labels),
-			rowOffset: find(one.rowOffset), batchRows: find(one.batchRows), loss: find(one.loss), correct: find(one.correct), probs: find(one.probs)}
-		for _, gr := range one.grads {
-			tw.grads = append(tw.grads, find(gr))
-		}
+		tw, err := r.tower(k, dev, input)
 		if err != nil {
 			return err
 		}
@@ -163,12 +98,107 @@ func (t *TrainGraph) replicate(g *tf.Graph, devices []string, inputs []tf.Output
 		tw.gradScale = op.PlaceholderWithDefault(ts.SubScope("grad_scale"), op.Const(ts.SubScope("scale1"), float32(1)), tf.ScalarShape())
 		towers = append(towers, tw)
 	}
-	t.localSync = local.sync()
+	t.localSync = r.local.sync()
 	if s.Err() != nil {
 		return &GraphError{Step: "replicate the training graph", Err: s.Err()}
 	}
 	t.towers = towers
 	return t.buildPhases(s.SubScope("update"))
+}
+
+// replicator copies the training graph's tower (its closure, nodes) onto devices.
+type replicator struct {
+	g      *tf.Graph
+	gd     *gpb.GraphDef
+	byName map[string]*ndpb.NodeDef
+	nodes  *subgraph
+	local  *localCopies
+	one    tower // the original
+}
+
+// tower imports replica k of the closure on dev, as tfflowers/replica_k, and returns its
+// tower. Inputs from outside the closure are the original graph's tensors, except the
+// reads of variables that local gives the replica its own copy of, and the input
+// placeholder when input is set (the device's own input pipeline).
+func (r *replicator) tower(k int, dev string, input tf.Output) (tower, error) {
+	prefix := fmt.Sprintf("tfflowers/replica_%d", k)
+	if err := r.importCopy(k, dev, prefix, input); err != nil {
+		return tower{}, err
+	}
+	var err error
+	find := func(o tf.Output) tf.Output {
+		if o.Op == nil {
+			return o
+		}
+		c := r.g.Operation(prefix + "/" + o.Op.Name())
+		if c == nil {
+			err = fmt.Errorf("tfops: replicate: %s was not copied", o.Op.Name())
+			return tf.Output{}
+		}
+		return c.Output(o.Index)
+	}
+	one := r.one
+	if input.Op == nil {
+		input = find(one.input)
+	}
+	tw := tower{device: dev, index: k, input: input, features: find(one.features), labels: find(one.labels),
+		rowOffset: find(one.rowOffset), batchRows: find(one.batchRows), loss: find(one.loss), correct: find(one.correct), probs: find(one.probs)}
+	for _, gr := range one.grads {
+		tw.grads = append(tw.grads, find(gr))
+	}
+	return tw, err
+}
+
+// importCopy imports the closure's nodes placed on dev under prefix.
+func (r *replicator) importCopy(k int, dev, prefix string, input tf.Output) error {
+	def := &gpb.GraphDef{Versions: r.gd.Versions, Library: r.gd.Library}
+	opts := tf.GraphImportOptions{Prefix: prefix}
+	mapped := map[string]bool{}
+	for _, n := range r.nodes.copy {
+		c := proto.Clone(n).(*ndpb.NodeDef)
+		c.Device = dev
+		kept := c.Input[:0]
+		for _, in := range c.Input {
+			if strings.HasPrefix(in, "^") {
+				if r.nodes.inside[in[1:]] {
+					kept = append(kept, in)
+				}
+				continue // an order on a shared node holds in the original already
+			}
+			name, idx, err := SplitTensorName(in)
+			if err != nil {
+				return err
+			}
+			if !r.nodes.inside[name] && !mapped[in] {
+				src := r.g.Operation(name)
+				if src == nil {
+					return fmt.Errorf("tfops: replicate: no op %q", name)
+				}
+				to := src.Output(idx)
+				if input.Op != nil && name == r.one.input.Op.Name() && idx == r.one.input.Index {
+					to = input
+				}
+				if h := readOfHandle(r.byName, name); h != "" {
+					if to, err = r.local.read(k, dev, src, h); err != nil {
+						return err
+					}
+				}
+				opts.AddInputMapping(name, idx, to)
+				mapped[in] = true
+			}
+			kept = append(kept, in)
+		}
+		c.Input = kept
+		def.Node = append(def.Node, c)
+	}
+	raw, err := proto.Marshal(def)
+	if err != nil {
+		return fmt.Errorf("tfops: replicate: encode graph: %w", err)
+	}
+	if err := r.g.ImportWithOptions(raw, opts); err != nil {
+		return fmt.Errorf("tfops: replicate on %s: %w", dev, err)
+	}
+	return nil
 }
 
 // readOfHandle returns the VarHandleOp that the node named name reads, when it is a
