@@ -90,28 +90,9 @@ func BuildServingGraph(spec ServingSpec) (sg *ServingGraph, err error) {
 	s := op.NewScopeWithGraph(g)
 	defer guard("build serving graph", s, &err)
 	sg = &ServingGraph{Graph: g, baseKeys: map[string]bool{}}
-	size := int64(spec.ImageSize)
-	sg.ImageBytes = op.Placeholder(s.SubScope("image_bytes"), tf.String, op.PlaceholderShape(tf.MakeShape(-1)))
-
-	loop, err := decodeLoopGraphDef(spec.ImageSize, spec.Resize)
+	input, err := sg.addInputs(s, spec)
 	if err != nil {
 		return nil, err
-	}
-	opts := tf.GraphImportOptions{Prefix: "decode_images"}
-	opts.AddInputMapping("bytes", 0, sg.ImageBytes)
-	if err := g.ImportWithOptions(loop, opts); err != nil {
-		return nil, &GraphError{Step: "import decode loop", Err: err}
-	}
-	decoded, err := GraphOutput(g, "decode_images/images:0")
-	if err != nil {
-		return nil, err
-	}
-	sg.Images = op.PlaceholderWithDefault(s.SubScope("images"), decoded, tf.MakeShape(-1, size, size, 3))
-	input := normalize(s.SubScope("preprocess"), sg.Images)
-	if spec.TTA == TTAFlip { // [images; mirrored images]: one backbone run for both views
-		ts := s.SubScope("tta")
-		mirrored := op.ReverseV2(ts.SubScope("mirror"), input, op.Const(ts.SubScope("width_axis"), []int32{2}))
-		input = op.ConcatV2(ts.SubScope("views"), []tf.Output{input, mirrored}, op.Const(ts.SubScope("batch_axis"), int32(0)))
 	}
 
 	baseOpts := tf.GraphImportOptions{Prefix: baseImportPrefix}
@@ -154,7 +135,49 @@ func BuildServingGraph(spec ServingSpec) (sg *ServingGraph, err error) {
 		return nil, err
 	}
 	sg.vars = append(sg.vars, h.kernel, h.bias)
-	probs := h.probs
+	sg.addOutputs(s, spec, h.probs)
+	sg.saver = buildSaver(s.SubScope("saver"), sg.vars)
+	if s.Err() != nil {
+		return nil, &GraphError{Step: "build serving graph", Err: s.Err()}
+	}
+	return sg, nil
+}
+
+// addInputs adds the serving inputs: ImageBytes, decoded in a loop of the encoded images
+// (decode_images/), and Images, the decoded pixels that the predict_images signature may
+// feed instead. It returns the backbone's input: the normalized images, followed by
+// their mirrors with TTAFlip (one backbone run for both views). Called by
+// BuildServingGraph, whose guard covers the panics of op.
+func (sg *ServingGraph) addInputs(s *op.Scope, spec ServingSpec) (tf.Output, error) {
+	g := sg.Graph
+	size := int64(spec.ImageSize)
+	sg.ImageBytes = op.Placeholder(s.SubScope("image_bytes"), tf.String, op.PlaceholderShape(tf.MakeShape(-1)))
+	loop, err := decodeLoopGraphDef(spec.ImageSize, spec.Resize)
+	if err != nil {
+		return tf.Output{}, err
+	}
+	opts := tf.GraphImportOptions{Prefix: "decode_images"}
+	opts.AddInputMapping("bytes", 0, sg.ImageBytes)
+	if err := g.ImportWithOptions(loop, opts); err != nil {
+		return tf.Output{}, &GraphError{Step: "import decode loop", Err: err}
+	}
+	decoded, err := GraphOutput(g, "decode_images/images:0")
+	if err != nil {
+		return tf.Output{}, err
+	}
+	sg.Images = op.PlaceholderWithDefault(s.SubScope("images"), decoded, tf.MakeShape(-1, size, size, 3))
+	input := normalize(s.SubScope("preprocess"), sg.Images)
+	if spec.TTA == TTAFlip {
+		ts := s.SubScope("tta")
+		mirrored := op.ReverseV2(ts.SubScope("mirror"), input, op.Const(ts.SubScope("width_axis"), []int32{2}))
+		input = op.ConcatV2(ts.SubScope("views"), []tf.Output{input, mirrored}, op.Const(ts.SubScope("batch_axis"), int32(0)))
+	}
+	return input, nil
+}
+
+// addOutputs adds Scores (the head's probabilities; with TTAFlip the mean of each image's
+// and its mirror's), ClassIDs and Classes.
+func (sg *ServingGraph) addOutputs(s *op.Scope, spec ServingSpec, probs tf.Output) {
 	if spec.TTA == TTAFlip { // rows 0..n-1 are the images, n..2n-1 their mirrors
 		ts := s.SubScope("tta_mean")
 		views := op.Reshape(ts.SubScope("views"), probs, op.Const(ts.SubScope("shape"), []int32{2, -1, int32(len(spec.Labels))}))
@@ -163,11 +186,6 @@ func BuildServingGraph(spec ServingSpec) (sg *ServingGraph, err error) {
 	sg.Scores = op.Identity(s.SubScope("scores"), probs)
 	sg.ClassIDs = op.ArgMax(s.SubScope("class_ids"), probs, op.Const(s.SubScope("axis"), int32(1)), op.ArgMaxOutputType(tf.Int64))
 	sg.Classes = op.GatherV2(s.SubScope("classes"), op.Const(s.SubScope("labels"), spec.Labels), sg.ClassIDs, op.Const(s.SubScope("axis0"), int32(0)))
-	sg.saver = buildSaver(s.SubScope("saver"), sg.vars)
-	if s.Err() != nil {
-		return nil, &GraphError{Step: "build serving graph", Err: s.Err()}
-	}
-	return sg, nil
 }
 
 // SaverDef returns the names the SavedModel loader uses to restore variables.
