@@ -125,18 +125,8 @@ func BuildTrainGraph(g *tf.Graph, input, features tf.Output, cfg HeadConfig) (tg
 	}
 	t.trained = append(append([]*Variable{}, headVars...), t.ftVars...)
 	t.grads = grads
-	if t.headOpt, err = buildAdam(root.SubScope("adam"), "adam", headVars, grads[:len(headVars)], t.LR, cfg.Adam); err != nil {
+	if err := t.buildOptimizers(root, headVars, grads); err != nil {
 		return nil, err
-	}
-	t.Train = t.headOpt.apply
-	t.initVars = append(append(append([]*Variable{}, headVars...), t.headOpt.slots...), t.headOpt.step)
-	if len(t.ftVars) > 0 {
-		all := append(append([]*Variable{}, headVars...), t.ftVars...)
-		if t.ftOpt, err = buildAdam(root.SubScope("adam_finetune"), "adam_finetune", all, grads, t.LR, cfg.Adam); err != nil {
-			return nil, err
-		}
-		t.FineTune = t.ftOpt.apply
-		t.initVars = append(append(t.initVars, t.ftOpt.slots...), t.ftOpt.step)
 	}
 	t.towers = []tower{{input: input, features: features, labels: t.Labels, rowOffset: t.RowOffset, batchRows: t.BatchRows,
 		gradScale: t.GradScale, loss: t.Loss, correct: t.Correct, probs: t.Probs, grads: grads}}
@@ -149,6 +139,28 @@ func BuildTrainGraph(g *tf.Graph, input, features tf.Output, cfg HeadConfig) (tg
 	saved := append(append([]*Variable{}, t.initVars...), t.ftVars...)
 	t.saver = buildSaver(root.SubScope("checkpoint"), saved)
 	return t, nil
+}
+
+// buildOptimizers adds the two Adam updates: Train (the head's variables, with their
+// gradients, the first of grads) and, when there are backbone variables to fine-tune,
+// FineTune (the head's and theirs, with moments of their own: fine-tuning starts afresh).
+// It records the variables Initialize sets.
+func (t *TrainGraph) buildOptimizers(root *op.Scope, headVars []*Variable, grads []tf.Output) (err error) {
+	if t.headOpt, err = buildAdam(root.SubScope("adam"), "adam", headVars, grads[:len(headVars)], t.LR, t.cfg.Adam); err != nil {
+		return err
+	}
+	t.Train = t.headOpt.apply
+	t.initVars = append(append(append([]*Variable{}, headVars...), t.headOpt.slots...), t.headOpt.step)
+	if len(t.ftVars) == 0 {
+		return nil
+	}
+	all := append(append([]*Variable{}, headVars...), t.ftVars...)
+	if t.ftOpt, err = buildAdam(root.SubScope("adam_finetune"), "adam_finetune", all, grads, t.LR, t.cfg.Adam); err != nil {
+		return err
+	}
+	t.FineTune = t.ftOpt.apply
+	t.initVars = append(append(t.initVars, t.ftOpt.slots...), t.ftOpt.step)
+	return nil
 }
 
 // Initialize sets the head's initial weights (seeded), zeroes the optimizer state and fills
