@@ -72,7 +72,7 @@ func (t *trainer) evalSource() (*source, error) {
 	if t.evalSrc != nil {
 		return t.evalSrc, nil
 	}
-	if cfg.EvalImageSize == cfg.ImageSize || t.src.dec == nil {
+	if cfg.EvalImageSize == cfg.ImageSize { // always so in a cluster (Validate), whose workers decode
 		t.evalSrc = t.src
 		return t.src, nil
 	}
